@@ -1,0 +1,108 @@
+/** The loader's side effects: stat paths, resolve host names, ask interpreters where they live. */
+import { execFile } from 'node:child_process';
+import dns from 'node:dns/promises';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { HostFacts, PathKind } from './host-facts.js';
+import type { PythonInfo } from './spec.js';
+
+export interface FactRequests {
+  readonly paths: Iterable<string>;
+  readonly hosts: Iterable<string>;
+  readonly pythons: Iterable<string>;
+}
+
+/** Looks everything up in parallel, once per distinct name, and answers from the results. */
+export async function probeHost(requests: FactRequests, envPath = process.env['PATH'] ?? ''): Promise<HostFacts> {
+  const pythons = new Map<string, PythonInfo | { error: string }>();
+  await Promise.all([...new Set(requests.pythons)].map(async (p) => pythons.set(p, await probePython(p, envPath))));
+  // Interpreter trees are statted too, so mapping can tell whether a CloudABI path exists here.
+  const pathSet = new Set(requests.paths);
+  for (const info of pythons.values()) {
+    if (!('error' in info)) {
+      pathSet.add(info.stdlib);
+      if (info.dynload) pathSet.add(info.dynload);
+    }
+  }
+  const paths = new Map<string, PathKind>();
+  const hosts = new Map<string, readonly string[] | { error: string }>();
+  await Promise.all([
+    ...[...pathSet].map(async (p) => paths.set(p, await probePath(p))),
+    ...[...new Set(requests.hosts)].map(async (h) => hosts.set(h, await probeHostName(h))),
+  ]);
+  return {
+    pathKind: (p) => paths.get(p) ?? 'missing',
+    hostAddresses: (h) => hosts.get(h) ?? { error: 'not looked up' },
+    python: (p) => pythons.get(p) ?? { error: 'not looked up' },
+  };
+}
+
+export async function probePath(p: string): Promise<PathKind> {
+  try {
+    const st = await fs.stat(p);
+    if (st.isDirectory()) return 'directory';
+    return st.isFile() ? 'file' : 'other';
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'EACCES' || code === 'EPERM' ? 'unreadable' : 'missing';
+  }
+}
+
+async function probeHostName(host: string): Promise<readonly string[] | { error: string }> {
+  try {
+    const found = await dns.lookup(host, { all: true, verbatim: true });
+    return [...new Set(found.map((a) => a.address))];
+  } catch (e) {
+    return { error: (e as NodeJS.ErrnoException).code ?? String(e) };
+  }
+}
+
+/** A bare name is looked up in PATH once, at load, like a shell would. */
+export async function findInPath(name: string, envPath: string): Promise<string | undefined> {
+  if (name.startsWith('/')) return name;
+  for (const dir of envPath.split(':')) {
+    if (dir === '') continue;
+    const candidate = path.join(dir, name);
+    try {
+      await fs.access(candidate, fs.constants.X_OK);
+      if ((await fs.stat(candidate)).isFile()) return candidate;
+    } catch {
+      // not here; keep looking
+    }
+  }
+  return undefined;
+}
+
+// Asks the interpreter itself, since shims (pyenv) and venvs put the real tree elsewhere.
+const PYTHON_QUERY = [
+  'import json, os, sys, sysconfig',
+  'd = sysconfig.get_config_var("DESTSHARED")',
+  'p = os.path.join(sysconfig.get_path("platstdlib"), "lib-dynload")',
+  'print(json.dumps({"executable": os.path.realpath(sys.executable), "version": "%d.%d.%d" % sys.version_info[:3],',
+  '  "stdlib": sysconfig.get_path("stdlib"), "dynload": d if d and os.path.isdir(d) else (p if os.path.isdir(p) else None)}))',
+].join('\n');
+
+async function probePython(nameOrPath: string, envPath: string): Promise<PythonInfo | { error: string }> {
+  const exe = await findInPath(nameOrPath, envPath);
+  if (exe === undefined) return { error: `not found in PATH (${envPath})` };
+  return new Promise((resolve) => {
+    execFile(exe, ['-I', '-S', '-c', PYTHON_QUERY], { timeout: 10_000, env: { PATH: envPath } }, (err, stdout, stderr) => {
+      if (err) {
+        const why = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (stderr.trim().split('\n').pop() || err.message);
+        resolve({ error: `cannot run ${exe}: ${why}` });
+        return;
+      }
+      try {
+        const info = JSON.parse(stdout) as { executable: string; version: string; stdlib: string; dynload: string | null };
+        const [major, minor] = info.version.split('.').map(Number);
+        if (major !== 3 || minor! < 8) {
+          resolve({ error: `${exe} is Python ${info.version}; the runner needs CPython 3.8 or newer` });
+          return;
+        }
+        resolve({ executable: info.executable, version: info.version, stdlib: info.stdlib, dynload: info.dynload ?? undefined });
+      } catch {
+        resolve({ error: `${exe} did not answer like a Python interpreter` });
+      }
+    });
+  });
+}

@@ -1,0 +1,153 @@
+/**
+ * Loads the daemon config and its services directory into checked specs, reporting every problem
+ * at once. The only I/O is reading files and asking the host about names (see host-probe.ts).
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { parseAddress } from './address.js';
+import { findBindConflicts } from './crosscheck.js';
+import { defaultDaemonConfig, parseDaemonConfig, type DaemonConfig } from './daemon-config.js';
+import { compareDiagnostics, error, hasErrors, warning, type Diagnostic } from './diagnostics.js';
+import { probeHost } from './host-probe.js';
+import { resolveService } from './resolve.js';
+import { classifyServiceFileName, parseServiceFile, type ServiceSource } from './service.js';
+import type { ServiceSpec } from './spec.js';
+
+export interface LoadResult {
+  readonly config: DaemonConfig;
+  readonly services: readonly ServiceSpec[];
+  /** Sorted by file and position; errors and warnings alike. */
+  readonly diagnostics: readonly Diagnostic[];
+  readonly ok: boolean;
+}
+
+export interface LoadOptions {
+  /** The daemon config file. */
+  readonly configFile?: string;
+  /** Check these service files instead of the config's services directory. */
+  readonly serviceFiles?: readonly string[];
+  /** How file names appear in messages; by default relative to the working directory. */
+  readonly displayPath?: (absolute: string) => string;
+}
+
+export function relativeToCwd(absolute: string): string {
+  const rel = path.relative(process.cwd(), absolute);
+  return rel === '' || rel.startsWith('..') || path.isAbsolute(rel) ? absolute : rel;
+}
+
+export async function loadConfig(options: LoadOptions): Promise<LoadResult> {
+  const display = options.displayPath ?? relativeToCwd;
+  const diagnostics: Diagnostic[] = [];
+
+  let config: DaemonConfig;
+  if (options.configFile !== undefined) {
+    const file = path.resolve(options.configFile);
+    const text = await readText(file, display(file), diagnostics);
+    if (text === undefined) config = defaultDaemonConfig(path.dirname(file), file);
+    else {
+      const parsed = parseDaemonConfig(text, display(file), file);
+      config = parsed.config;
+      diagnostics.push(...parsed.diagnostics);
+    }
+  } else {
+    config = defaultDaemonConfig(process.cwd(), undefined);
+  }
+
+  const files = options.serviceFiles?.map((f) => path.resolve(f)) ?? (await listServiceFiles(config.servicesDir, display, diagnostics));
+  const sources: ServiceSource[] = [];
+  const parseDiagnostics = new Map<ServiceSource, Diagnostic[]>();
+  const seenNames = new Map<string, string>();
+  for (const file of files) {
+    const shown = display(file);
+    const verdict = classifyServiceFileName(path.basename(file));
+    if ('skip' in verdict) {
+      diagnostics.push(warning({ file: shown, line: 1, col: 1 }, `skipped: ${verdict.skip}`));
+      continue;
+    }
+    if ('invalid' in verdict) {
+      diagnostics.push(error({ file: shown, line: 1, col: 1 }, verdict.invalid, 'rename the file, e.g. my-service.yaml'));
+      continue;
+    }
+    const other = seenNames.get(verdict.name);
+    if (other !== undefined) {
+      diagnostics.push(error({ file: shown, line: 1, col: 1 }, `service name "${verdict.name}" is also used by ${other}`));
+      continue;
+    }
+    seenNames.set(verdict.name, shown);
+    const text = await readText(file, shown, diagnostics);
+    if (text === undefined) continue;
+    const parsed = parseServiceFile(text, shown, verdict.name, path.dirname(file));
+    diagnostics.push(...parsed.diagnostics);
+    // Positions show the display path; the spec keeps the real one for the daemon.
+    if (parsed.service) {
+      const source = { ...parsed.service, file };
+      sources.push(source);
+      parseDiagnostics.set(source, parsed.diagnostics.filter((d) => d.severity === 'warning'));
+    }
+  }
+
+  const facts = await probeHost(factRequests(sources, config));
+  const services: ServiceSpec[] = [];
+  for (const source of sources) {
+    const resolved = resolveService(source, config.python, facts);
+    diagnostics.push(...resolved.diagnostics);
+    if (resolved.spec) {
+      const parseWarnings = parseDiagnostics.get(source) ?? [];
+      services.push({ ...resolved.spec, warnings: [...parseWarnings, ...resolved.spec.warnings].sort(compareDiagnostics) });
+    }
+  }
+  diagnostics.push(...findBindConflicts(services));
+  diagnostics.sort(compareDiagnostics);
+  return { config, services, diagnostics, ok: !hasErrors(diagnostics) };
+}
+
+function factRequests(sources: readonly ServiceSource[], config: DaemonConfig) {
+  const paths: string[] = [];
+  const hosts: string[] = [];
+  const pythons = new Set<string>();
+  for (const s of sources) {
+    pythons.add(s.supervise.python ?? config.python);
+    if (s.supervise.directory !== '/') paths.push(s.supervise.directory);
+    for (const { node } of s.fds) {
+      if (node.fd.type === 'file') paths.push(node.fd.path);
+      if (node.fd.type === 'socket') {
+        const a = parseAddress(node.fd.address);
+        if (typeof a !== 'string' && a.family === 'inet' && a.hostKind === 'name') hosts.push(a.host);
+      }
+    }
+  }
+  return { paths, hosts, pythons };
+}
+
+async function readText(file: string, shown: string, diagnostics: Diagnostic[]): Promise<string | undefined> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (e) {
+    diagnostics.push(error({ file: shown, line: 1, col: 1 }, `cannot read: ${describeErrno(e)}`));
+    return undefined;
+  }
+}
+
+async function listServiceFiles(dir: string, display: (p: string) => string, diagnostics: Diagnostic[]): Promise<string[]> {
+  try {
+    const entries = await fs.readdir(dir, { withFileTypes: true });
+    return entries
+      .filter((e) => !e.isDirectory())
+      .map((e) => path.join(dir, e.name))
+      .sort();
+  } catch (e) {
+    diagnostics.push(error({ file: display(dir), line: 1, col: 1 }, `cannot read the services directory: ${describeErrno(e)}`));
+    return [];
+  }
+}
+
+function describeErrno(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  switch (err.code) {
+    case 'ENOENT': return 'no such file or directory';
+    case 'EACCES': return 'permission denied';
+    case 'EISDIR': return 'is a directory';
+    case 'ENOTDIR': return 'not a directory';
+    default: return err.message;
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * Turns a parsed service into a ServiceSpec using facts about the host: maps CloudABI-era
+ * interpreter trees, checks `!file` paths, resolves host names. Pure given the facts.
+ */
+import { formatAddress, parseAddress, socketIdentity, type Address } from './address.js';
+import { error, warning, type Diagnostic } from './diagnostics.js';
+import type { HostFacts } from './host-facts.js';
+import { collectFds, type ServiceSource } from './service.js';
+import type { FileDecl, PythonInfo, ServiceSpec, SocketDecl } from './spec.js';
+import type { ArgValue, FdValue, MapValue } from './values.js';
+
+/** `/usr/local/x86_64-unknown-cloudabi/lib/python3.6`: where the CloudABI ports installed Python. */
+const CLOUDABI_PYTHON_TREE = /^\/usr\/local\/[A-Za-z0-9_]+-unknown-cloudabi\/lib\/python3(?:\.[0-9]+)?\/?$/;
+
+export function isCloudabiPythonTree(p: string): boolean {
+  return CLOUDABI_PYTHON_TREE.test(p);
+}
+
+export interface ResolvedService {
+  readonly spec: ServiceSpec | undefined;
+  readonly diagnostics: Diagnostic[];
+}
+
+export function resolveService(source: ServiceSource, daemonPython: string, facts: HostFacts): ResolvedService {
+  const diagnostics: Diagnostic[] = [];
+  const sup = source.supervise;
+  const pythonName = sup.python ?? daemonPython;
+  let python: PythonInfo | undefined;
+  const info = facts.python(pythonName);
+  if ('error' in info) {
+    // Only the runner needs the interpreter; other programs need it just to map CloudABI paths.
+    if (sup.program.kind === 'python') {
+      const pos = sup.positions['python'] ?? source.document.pos;
+      diagnostics.push(error(pos, `interpreter ${pythonName}: ${info.error}`, sup.python === undefined ? 'set python: in the daemon config or supervise.python' : undefined));
+    }
+  } else {
+    python = info;
+  }
+
+  const document = mapInterpreterTrees(source.document, python, facts, diagnostics);
+  const sockets: SocketDecl[] = [];
+  const files: FileDecl[] = [];
+  for (const use of collectFds(document)) {
+    const fd = use.node.fd;
+    if (fd.type === 'file') {
+      const kind = facts.pathKind(fd.path);
+      if (kind === 'missing') diagnostics.push(error(use.node.pos, `!file ${fd.declared}: no such file or directory${fd.declared !== fd.path ? ` (${fd.path})` : ''}`));
+      else if (kind === 'unreadable') diagnostics.push(error(use.node.pos, `!file ${fd.declared}: permission denied`));
+      else if (kind === 'other') diagnostics.push(error(use.node.pos, `!file ${fd.declared}: not a regular file or directory`));
+      files.push({ keyPath: use.keyPath, pos: use.node.pos, path: fd.path, declared: fd.declared, isDirectory: kind === 'directory', mappedFrom: fd.mappedFrom });
+    } else if (fd.type === 'socket') {
+      const parsed = parseAddress(fd.address);
+      if (typeof parsed === 'string') continue; // reported by the parser already
+      const address = resolveAddress(parsed, use.node, facts, diagnostics);
+      if (address === undefined) continue;
+      sockets.push({
+        keyPath: use.keyPath, pos: use.node.pos, mode: fd.mode, socketType: fd.socketType, backlog: fd.backlog,
+        written: fd.address, address, identity: socketIdentity(address, fd.socketType),
+      });
+    }
+  }
+  if (sup.directory !== '/' && facts.pathKind(sup.directory) !== 'directory') {
+    diagnostics.push(error(sup.positions['directory'] ?? source.document.pos, `supervise.directory ${sup.directory}: not an existing directory`));
+  }
+  const spec: ServiceSpec = {
+    name: source.name, file: source.file, document, supervise: sup,
+    python: sup.program.kind === 'python' ? python : undefined, sockets, files,
+    warnings: diagnostics.filter((d) => d.severity === 'warning'),
+  };
+  return { spec, diagnostics };
+}
+
+function resolveAddress(address: Address, node: FdValue, facts: HostFacts, diagnostics: Diagnostic[]): Address | undefined {
+  if (address.family !== 'inet' || address.hostKind !== 'name') return address;
+  const found = facts.hostAddresses(address.host);
+  const written = formatAddress(address);
+  if ('error' in found) {
+    diagnostics.push(error(node.pos, `!socket ${written}: host "${address.host}" does not resolve (${found.error})`));
+    return undefined;
+  }
+  if (found.length !== 1) {
+    diagnostics.push(
+      error(node.pos, `!socket ${written}: host "${address.host}" resolves to ${found.length} addresses (${found.join(', ')}); it must resolve to exactly one`, `write one of them, for example ${formatAddress(withHost(address, found[0]!))}`),
+    );
+    return undefined;
+  }
+  return withHost(address, found[0]!);
+}
+
+function withHost(address: Address & { family: 'inet' }, ip: string): Address {
+  const parsed = parseAddress(ip.includes(':') ? `[${ip}]:${address.port}` : `${ip}:${address.port}`);
+  return typeof parsed === 'string' ? address : parsed;
+}
+
+/**
+ * Replaces each `path:` entry that names a CloudABI-era interpreter tree missing on this host by
+ * the host interpreter's standard library and extension-module directory, so the seed's examples
+ * run unchanged.
+ */
+function mapInterpreterTrees(document: MapValue, python: PythonInfo | undefined, facts: HostFacts, diagnostics: Diagnostic[]): MapValue {
+  const pathEntry = document.entries.find((e) => e.key.kind === 'str' && e.key.value === 'path');
+  if (!pathEntry || pathEntry.value.kind !== 'seq') return document;
+  let changed = false;
+  const items: ArgValue[] = [];
+  for (const item of pathEntry.value.items) {
+    if (item.kind !== 'fd' || item.fd.type !== 'file' || !isCloudabiPythonTree(item.fd.path) || facts.pathKind(item.fd.path) !== 'missing') {
+      items.push(item);
+      continue;
+    }
+    if (python === undefined) {
+      items.push(item); // the missing path is then reported like any other
+      continue;
+    }
+    changed = true;
+    const targets = [python.stdlib, ...(python.dynload ? [python.dynload] : [])];
+    diagnostics.push(
+      warning(item.pos, `path ${item.fd.declared} is a CloudABI-era interpreter tree; mapped to ${targets.join(' and ')} (Python ${python.version})`, `list the host's directories under path: instead`),
+    );
+    for (const target of targets) {
+      items.push({ kind: 'fd', pos: item.pos, fd: { type: 'file', path: target, declared: target, mappedFrom: item.fd.declared } });
+    }
+  }
+  if (!changed) return document;
+  return {
+    ...document,
+    entries: document.entries.map((e) => (e === pathEntry ? { key: e.key, value: { ...pathEntry.value, items } as ArgValue } : e)),
+  };
+}

@@ -1,0 +1,50 @@
+/** The fully checked form of a service, ready for the daemon: what it binds, opens and runs. */
+import type { Address } from './address.js';
+import type { Diagnostic, SourcePos } from './diagnostics.js';
+import type { Supervise } from './supervise.js';
+import type { MapValue, SocketType } from './values.js';
+
+export interface SocketDecl {
+  readonly keyPath: string;
+  readonly pos: SourcePos;
+  readonly mode: 'bind' | 'connect';
+  readonly socketType: SocketType;
+  readonly backlog: number | undefined;
+  /** The address as the operator wrote it. */
+  readonly written: string;
+  /** Resolved: a host name replaced by its one address. */
+  readonly address: Address;
+  /** Normalised address plus protocol: equal identities are one held socket. */
+  readonly identity: string;
+}
+
+export interface FileDecl {
+  readonly keyPath: string;
+  readonly pos: SourcePos;
+  readonly path: string;
+  readonly declared: string;
+  readonly isDirectory: boolean;
+  /** Set when a CloudABI-era interpreter tree was mapped onto the host's. */
+  readonly mappedFrom: string | undefined;
+}
+
+export interface PythonInfo {
+  /** The real interpreter binary (`sys.executable`), so no PATH or shim sits in the start path. */
+  readonly executable: string;
+  readonly version: string;
+  readonly stdlib: string;
+  readonly dynload: string | undefined;
+}
+
+export interface ServiceSpec {
+  readonly name: string;
+  readonly file: string;
+  /** The argdata document, with CloudABI-era `path:` trees already mapped. */
+  readonly document: MapValue;
+  readonly supervise: Supervise;
+  /** Undefined for services that run their own program. */
+  readonly python: PythonInfo | undefined;
+  readonly sockets: readonly SocketDecl[];
+  readonly files: readonly FileDecl[];
+  readonly warnings: readonly Diagnostic[];
+}

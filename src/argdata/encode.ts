@@ -220,7 +220,7 @@ export function encodeArgdata<K>(value: ArgValue, fdKey: (node: FdValue) => K): 
 
 /**
  * Walks fd nodes in document order (key before value) and gives each occurrence its table index.
- * Iterative rather than walkValues, whose nested `yield*` costs O(depth) per node.
+ * Iterative, like the encoder, so depth costs nothing per node.
  */
 function assignFdIndices<K>(value: ArgValue, fdKey: (node: FdValue) => K): { table: K[]; indices: number[] } {
   const table: K[] = [];

@@ -12,12 +12,11 @@ export type FieldReader<T> = (value: ArgValue) => T | { problem: string; hint?: 
 
 export class MapReader {
   readonly positions: Record<string, SourcePos> = {};
-  private readonly seen = new Set<string>();
 
   constructor(
     private readonly map: MapValue,
     private readonly where: string,
-    private readonly allowed: readonly string[],
+    allowed: readonly string[],
     private readonly diagnostics: Diagnostic[],
   ) {
     for (const { key } of map.entries) {

@@ -2,7 +2,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { error, type Diagnostic, type SourcePos } from './diagnostics.js';
-import { MapReader, bool, duration, intIn, mapOf, numberIn, oneOf, problem, size, str, text, type FieldReader } from './map-reader.js';
+import { MapReader, bool, duration, intIn, mapOf, numberIn, oneOf, problem, size, text, type FieldReader } from './map-reader.js';
 import { describe } from './yaml-document.js';
 import type { ArgValue } from './values.js';
 

@@ -75,16 +75,3 @@ export interface SocketRef {
 export function mapGet(map: MapValue, key: string): ArgValue | undefined {
   return map.entries.find((e) => e.key.kind === 'str' && e.key.value === key)?.value;
 }
-
-/** Depth-first, document order, key before value: the order fd table indices are assigned in. */
-export function* walkValues(value: ArgValue): Generator<ArgValue> {
-  yield value;
-  if (value.kind === 'map') {
-    for (const e of value.entries) {
-      yield* walkValues(e.key);
-      yield* walkValues(e.value);
-    }
-  } else if (value.kind === 'seq') {
-    for (const item of value.items) yield* walkValues(item);
-  }
-}

@@ -214,6 +214,8 @@ const facts: HostFacts = {
   pathKind: (p: string): PathKind => (p === CLOUDABI_TREE ? 'missing' : 'directory'),
   python: () => ({ executable: '/usr/bin/python3', version: '3.11.2', stdlib: STDLIB, dynload: DYNLOAD }),
   hostAddresses: (host: string) => [host],
+  user: () => undefined,
+  group: () => undefined,
 };
 
 function fdKey(node: FdValue): string {

@@ -44,7 +44,10 @@ describe('service file errors carry file, line and column', () => {
   });
 
   test('unknown and mistyped keys in !socket', () => {
-    assert.equal(only('args:\n  s: !socket {bind: 127.0.0.1:1, port: 2}\n'), '4:34: error: unknown key "port" in !socket; keys are bind, connect, type and backlog');
+    assert.equal(only('args:\n  s: !socket {bind: 127.0.0.1:1, port: 2}\n'), '4:34: error: unknown key "port" in !socket; keys are bind, connect, type, backlog, and for unix paths mode, owner and group');
+    assert.equal(only('args:\n  s: !socket {bind: 127.0.0.1:1, mode: "0600"}\n'), '4:6: error: !socket 127.0.0.1:1: mode applies only to a unix socket the daemon binds');
+    assert.equal(only('args:\n  s: !socket {bind: /run/a.sock, mode: rw}\n'), '4:40: error: !socket mode must be an octal file mode such as "0660", not "rw"');
+    assert.equal(only('args:\n  s: !socket {connect: /run/a.sock, owner: www}\n'), '4:6: error: !socket /run/a.sock: owner applies only to a unix socket the daemon binds');
     assert.equal(only('args:\n  s: !socket {bind: 127.0.0.1:1, type: raw}\n'), '4:40: error: !socket type must be stream, dgram or seqpacket, not "raw"');
     assert.equal(only('args:\n  s: !socket {bind: 127.0.0.1:1, backlog: -1}\n'), '4:43: error: !socket backlog must be an integer from 0 to 65535, not -1 (an integer)');
     assert.equal(only('args:\n  s: !socket {bind: 127.0.0.1:1, connect: 127.0.0.1:2}\n'), '4:34: error: !socket has both bind and connect; give one');
@@ -141,6 +144,12 @@ describe('service file reading', () => {
     assert.deepEqual(service!.fds.map((u) => u.keyPath), ['stderr', 'path[0]', 'args.s', 'args.l[0]']);
     assert.deepEqual(service!.fds[2]!.node.fd, { type: 'socket', mode: 'bind', address: '/run/a.sock', socketType: 'seqpacket', backlog: 16 });
     assert.deepEqual(service!.fds[3]!.node.fd, { type: 'number', number: 7 });
+  });
+
+  test('a unix socket may set its file mode, owner and group', () => {
+    const { service, diagnostics } = parseServiceFile(`${HEADER}args:\n  s: !socket {bind: /run/a.sock, mode: "0600", owner: www, group: 80}\ncommand: pass\n`, 'svc.yaml', 'svc');
+    assert.deepEqual(diagnostics, []);
+    assert.deepEqual(service!.fds[0]!.node.fd, { type: 'socket', mode: 'bind', address: '/run/a.sock', socketType: 'stream', backlog: undefined, fileMode: 0o600, owner: 'www', group: '80' });
   });
 
   test('the seed-era header is read as the real directive, with a warning', () => {

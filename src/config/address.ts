@@ -52,9 +52,12 @@ export function formatAddress(address: Address): string {
 
 /**
  * The identity of a held socket: its normalised address plus the protocol. Two declarations with
- * the same identity are the same kernel socket.
+ * the same identity are the same kernel socket. `declaredAt` (service and key path) tells
+ * port-0 declarations apart.
  */
-export function socketIdentity(address: Address, type: SocketType): string {
+export function socketIdentity(address: Address, type: SocketType, declaredAt: string): string {
   if (address.family === 'unix') return `unix-${type}:${address.path}`;
-  return `${type === 'dgram' ? 'udp' : 'tcp'}:${formatAddress(address)}`;
+  const base = `${type === 'dgram' ? 'udp' : 'tcp'}:${formatAddress(address)}`;
+  // Port 0 is a fresh ephemeral port per declaration, kept across reloads of that declaration.
+  return address.port === 0 ? `${base}#${declaredAt}` : base;
 }

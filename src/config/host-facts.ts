@@ -13,4 +13,15 @@ export interface HostFacts {
   hostAddresses(host: string): readonly string[] | { readonly error: string };
   /** An interpreter, by absolute path or bare name, or why it cannot be used. */
   python(nameOrPath: string): PythonInfo | { readonly error: string };
+  /** A user by name or numeric id (as written), with its groups; undefined when there is none. */
+  user(nameOrId: string): UserFacts | undefined;
+  /** A group's id by name or numeric id; undefined when there is none. */
+  group(nameOrId: string): number | undefined;
+}
+
+export interface UserFacts {
+  readonly uid: number;
+  readonly gid: number;
+  /** Supplementary groups, the primary one included. */
+  readonly groups: readonly number[];
 }

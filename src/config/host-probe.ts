@@ -3,7 +3,8 @@ import { execFile } from 'node:child_process';
 import dns from 'node:dns/promises';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { HostFacts, PathKind } from './host-facts.js';
+import { native } from '../sockets/native.js';
+import type { HostFacts, PathKind, UserFacts } from './host-facts.js';
 import type { PythonInfo } from './spec.js';
 
 export interface FactRequests {
@@ -34,7 +35,22 @@ export async function probeHost(requests: FactRequests, envPath = process.env['P
     pathKind: (p) => paths.get(p) ?? 'missing',
     hostAddresses: (h) => hosts.get(h) ?? { error: 'not looked up' },
     python: (p) => pythons.get(p) ?? { error: 'not looked up' },
+    user: lookupUser,
+    group: lookupGroup,
   };
+}
+
+// getpwnam(3) and getgrnam(3) through the addon, so NSS sources (LDAP, NIS) count as well.
+function lookupUser(nameOrId: string): UserFacts | undefined {
+  const entry = native.lookupUser(/^[0-9]+$/.test(nameOrId) ? Number(nameOrId) : nameOrId);
+  if (entry) return { uid: entry.uid, gid: entry.gid, groups: entry.groups };
+  // A bare uid with no passwd entry is still a valid identity to run as.
+  return /^[0-9]+$/.test(nameOrId) ? { uid: Number(nameOrId), gid: Number(nameOrId), groups: [] } : undefined;
+}
+
+function lookupGroup(nameOrId: string): number | undefined {
+  if (/^[0-9]+$/.test(nameOrId)) return Number(nameOrId);
+  return native.lookupGroup(nameOrId)?.gid;
 }
 
 export async function probePath(p: string): Promise<PathKind> {

@@ -6,8 +6,8 @@ import { formatAddress, parseAddress, socketIdentity, type Address } from './add
 import { error, warning, type Diagnostic } from './diagnostics.js';
 import type { HostFacts } from './host-facts.js';
 import { collectFds, type ServiceSource } from './service.js';
-import type { FileDecl, PythonInfo, ServiceSpec, SocketDecl } from './spec.js';
-import type { ArgValue, FdValue, MapValue } from './values.js';
+import { DEFAULT_UNIX_SOCKET_MODE, type FileDecl, type PythonInfo, type ServiceSpec, type SocketDecl } from './spec.js';
+import type { ArgValue, FdValue, MapValue, SocketRef } from './values.js';
 
 /** `/usr/local/x86_64-unknown-cloudabi/lib/python3.6`: where the CloudABI ports installed Python. */
 const CLOUDABI_PYTHON_TREE = /^\/usr\/local\/[A-Za-z0-9_]+-unknown-cloudabi\/lib\/python3(?:\.[0-9]+)?\/?$/;
@@ -55,7 +55,8 @@ export function resolveService(source: ServiceSource, daemonPython: string, fact
       if (address === undefined) continue;
       sockets.push({
         keyPath: use.keyPath, pos: use.node.pos, mode: fd.mode, socketType: fd.socketType, backlog: fd.backlog,
-        written: fd.address, address, identity: socketIdentity(address, fd.socketType),
+        written: fd.address, address, identity: socketIdentity(address, fd.socketType, `${source.name}/${use.keyPath}`),
+        unixFile: address.family === 'unix' && fd.mode === 'bind' ? unixFileOwner(fd, use.node, facts, diagnostics) : undefined,
       });
     }
   }
@@ -64,10 +65,53 @@ export function resolveService(source: ServiceSource, daemonPython: string, fact
   }
   const spec: ServiceSpec = {
     name: source.name, file: source.file, document, supervise: sup,
-    python: sup.program.kind === 'python' ? python : undefined, sockets, files,
+    python: sup.program.kind === 'python' ? python : undefined, runAs: runAs(source, facts, diagnostics), sockets, files,
     warnings: diagnostics.filter((d) => d.severity === 'warning'),
   };
   return { spec, diagnostics };
+}
+
+function unixFileOwner(fd: SocketRef, node: FdValue, facts: HostFacts, diagnostics: Diagnostic[]): SocketDecl['unixFile'] {
+  let uid = -1;
+  let gid = -1;
+  if (fd.owner !== undefined) {
+    const user = facts.user(fd.owner);
+    if (user === undefined) diagnostics.push(error(node.pos, `!socket ${fd.address}: owner "${fd.owner}" is not a user on this host`));
+    else uid = user.uid;
+  }
+  if (fd.group !== undefined) {
+    const g = facts.group(fd.group);
+    if (g === undefined) diagnostics.push(error(node.pos, `!socket ${fd.address}: group "${fd.group}" is not a group on this host`));
+    else gid = g;
+  }
+  return { mode: fd.fileMode ?? DEFAULT_UNIX_SOCKET_MODE, uid, gid };
+}
+
+/** supervise.user and group as ids; the user's own groups come along, as login(1) would set them. */
+function runAs(source: ServiceSource, facts: HostFacts, diagnostics: Diagnostic[]): ServiceSpec['runAs'] {
+  const sup = source.supervise;
+  if (sup.user === undefined && sup.group === undefined) return undefined;
+  let uid = -1;
+  let gid = -1;
+  let groups: readonly number[] = [];
+  if (sup.user !== undefined) {
+    const user = facts.user(sup.user);
+    if (user === undefined) {
+      diagnostics.push(error(sup.positions['user'] ?? source.document.pos, `supervise.user "${sup.user}" is not a user on this host`));
+      return undefined;
+    }
+    [uid, gid, groups] = [user.uid, user.gid, user.groups];
+  }
+  if (sup.group !== undefined) {
+    const g = facts.group(sup.group);
+    if (g === undefined) {
+      diagnostics.push(error(sup.positions['group'] ?? source.document.pos, `supervise.group "${sup.group}" is not a group on this host`));
+      return undefined;
+    }
+    gid = g;
+    if (sup.user === undefined) groups = [g];
+  }
+  return { uid, gid, groups };
 }
 
 function resolveAddress(address: Address, node: FdValue, facts: HostFacts, diagnostics: Diagnostic[]): Address | undefined {

@@ -115,6 +115,10 @@ function checkSocket(use: FdUse, diagnostics: Diagnostic[]): void {
   }
   const typeProblem = socketTypeProblem(address, fd.socketType);
   if (typeProblem) diagnostics.push(error(use.node.pos, `!socket ${fd.address}: ${typeProblem}`));
+  const fileKeys = ([['fileMode', 'mode'], ['owner', 'owner'], ['group', 'group']] as const).filter(([k]) => fd[k] !== undefined).map(([, key]) => key);
+  if (fileKeys.length > 0 && (address.family !== 'unix' || fd.mode !== 'bind')) {
+    diagnostics.push(error(use.node.pos, `!socket ${fd.address}: ${fileKeys.join(', ')} ${fileKeys.length === 1 ? 'applies' : 'apply'} only to a unix socket the daemon binds`));
+  }
 }
 
 export function collectFds(document: MapValue): FdUse[] {

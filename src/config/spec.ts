@@ -16,7 +16,12 @@ export interface SocketDecl {
   readonly address: Address;
   /** Normalised address plus protocol: equal identities are one held socket. */
   readonly identity: string;
+  /** For a unix path the daemon binds: the socket file's mode and owner (-1: leave as is). */
+  readonly unixFile: { readonly mode: number; readonly uid: number; readonly gid: number } | undefined;
 }
+
+/** The default for unix socket files: the owner and its group may connect, nobody else. */
+export const DEFAULT_UNIX_SOCKET_MODE = 0o660;
 
 export interface FileDecl {
   readonly keyPath: string;
@@ -44,6 +49,8 @@ export interface ServiceSpec {
   readonly supervise: Supervise;
   /** Undefined for services that run their own program. */
   readonly python: PythonInfo | undefined;
+  /** The identity to drop to (supervise.user/group), or undefined to keep the daemon's. */
+  readonly runAs: { readonly uid: number; readonly gid: number; readonly groups: readonly number[] } | undefined;
   readonly sockets: readonly SocketDecl[];
   readonly files: readonly FileDecl[];
   readonly warnings: readonly Diagnostic[];

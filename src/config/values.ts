@@ -70,6 +70,10 @@ export interface SocketRef {
   readonly socketType: SocketType;
   /** Listen backlog; undefined means the system maximum. */
   readonly backlog: number | undefined;
+  /** For a unix `bind:` path: the file mode, and owner and group as written (names or ids). */
+  readonly fileMode?: number;
+  readonly owner?: string;
+  readonly group?: string;
 }
 
 export function mapGet(map: MapValue, key: string): ArgValue | undefined {

@@ -269,6 +269,7 @@ class NodeReader {
     let address: string | undefined;
     let socketType: SocketType = 'stream';
     let backlog: number | undefined;
+    const unixFile: { fileMode?: number; owner?: string; group?: string } = {};
     let ok = true;
     for (const { key, value } of map.entries) {
       const name = key.kind === 'str' ? key.value : undefined;
@@ -298,8 +299,21 @@ class NodeReader {
           this.diagnostics.push(error(value.pos, `!socket backlog must be an integer from 0 to 65535, not ${describe(value)}`));
           ok = false;
         }
+      } else if (name === 'mode') {
+        const m = /^0?o?([0-7]{3,4})$/.exec('raw' in value ? value.raw : '');
+        if (m) unixFile.fileMode = Number.parseInt(m[1]!, 8);
+        else {
+          this.diagnostics.push(error(value.pos, `!socket mode must be an octal file mode such as "0660", not ${describe(value)}`));
+          ok = false;
+        }
+      } else if (name === 'owner' || name === 'group') {
+        if ((value.kind === 'str' && value.value !== '') || (value.kind === 'int' && value.value >= 0n)) unixFile[name] = value.raw;
+        else {
+          this.diagnostics.push(error(value.pos, `!socket ${name} must be a ${name === 'owner' ? 'user' : 'group'} name or id, not ${describe(value)}`));
+          ok = false;
+        }
       } else {
-        this.diagnostics.push(error(key.pos, `unknown key ${describeKey(key)} in !socket; keys are bind, connect, type and backlog`));
+        this.diagnostics.push(error(key.pos, `unknown key ${describeKey(key)} in !socket; keys are bind, connect, type, backlog, and for unix paths mode, owner and group`));
         ok = false;
       }
     }
@@ -308,7 +322,7 @@ class NodeReader {
       ok = false;
     }
     if (!ok || mode === undefined || address === undefined) return { kind: 'null', pos: map.pos, raw: '' };
-    return { kind: 'fd', fd: { type: 'socket', mode, address, socketType, backlog }, pos: map.pos };
+    return { kind: 'fd', fd: { type: 'socket', mode, address, socketType, backlog, ...unixFile }, pos: map.pos };
   }
 }
 

@@ -43,11 +43,12 @@ describe('bind errors name the address and the reason', () => {
   test('a port below 1024 without root gets a hint about root or another port', async (t) => {
     const start = Number(fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'));
     if (process.getuid?.() !== 0 || start <= 80) {
-      t.skip('needs root to start the holder as nobody, and ports below 1024 reserved (ip_unprivileged_port_start > 80)');
+      t.skip('needs root to drop the holder to nobody, and ports below 1024 reserved (ip_unprivileged_port_start > 80)');
       return;
     }
     const nobody = Number(execFileSync('id', ['-u', 'nobody'], { encoding: 'utf8' }).trim());
-    const holder = await startHolder(t, { uid: nobody, gid: nobody });
+    const holder = await startHolder(t);
+    assert.equal((await holder.request<{ uid: number }>('dropPrivileges', { uid: nobody, gid: nobody })).uid, nobody);
     const reply = await holder.request<BindReply>('bind', { decls: [decl('127.0.0.1:80')] });
     assert.deepEqual(reply.failures, [{
       identity: 'tcp:127.0.0.1:80',

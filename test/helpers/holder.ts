@@ -36,11 +36,9 @@ export class Holder {
   }
 
   /** Starts the holder; `extraStdio` adds inherited fds from 3 up, to prove they never reach children. */
-  static async start(options: { extraStdio?: (number | 'pipe' | 'ignore')[]; uid?: number; gid?: number } = {}): Promise<Holder> {
+  static async start(options: { extraStdio?: (number | 'pipe' | 'ignore')[] } = {}): Promise<Holder> {
     const proc = spawn(process.execPath, [path.join(ROOT, 'dist/test/helpers/socket-holder.js')], {
       stdio: ['pipe', 'pipe', 'inherit', ...(options.extraStdio ?? [])],
-      ...(options.uid !== undefined ? { uid: options.uid } : {}),
-      ...(options.gid !== undefined ? { gid: options.gid } : {}),
     });
     const holder = new Holder(proc);
     await holder.waitFor((e) => e.event === 'ready', 10_000);

@@ -24,7 +24,8 @@ type Request =
   | { id: number; op: 'isNonBlocking'; identity: string }
   | { id: number; op: 'setUser'; service: string; identities: string[] }
   | { id: number; op: 'closeUnused' }
-  | { id: number; op: 'fds' };
+  | { id: number; op: 'fds' }
+  | { id: number; op: 'dropPrivileges'; uid: number; gid: number };
 
 function fdOf(name: string): number {
   const fd = registry.get(name)?.fd ?? connected.get(name);
@@ -65,6 +66,12 @@ async function handle(req: Request): Promise<unknown> {
       return { closed: registry.closeUnused().map((s) => s.identity) };
     case 'fds':
       return { fds: fs.readdirSync('/proc/self/fd').map(Number).sort((a, b) => a - b) };
+    case 'dropPrivileges':
+      // After start-up, so the holder's code was loaded as root from wherever the checkout is.
+      process.setgroups!([req.gid]);
+      process.setgid!(req.gid);
+      process.setuid!(req.uid);
+      return { uid: process.getuid!() };
   }
 }
 

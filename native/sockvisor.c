@@ -515,6 +515,18 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* pipe() -> [readFd, writeFd], both close-on-exec: the daemon decides which child gets which end. */
+static napi_value make_pipe(napi_env env, napi_callback_info info) {
+  (void)info;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) return throw_errno(env, errno, "pipe2");
+  napi_value result;
+  napi_create_array_with_length(env, 2, &result);
+  napi_set_element(env, result, 0, make_int(env, fds[0]));
+  napi_set_element(env, result, 1, make_int(env, fds[1]));
+  return result;
+}
+
 /* ---- introspection ----------------------------------------------------------------------- */
 
 /* localAddress(fd) -> { family: 'inet4'|'inet6', host, port } | { family: 'unix', path } */
@@ -711,6 +723,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"isCloexec", NULL, is_cloexec, NULL, NULL, NULL, napi_enumerable, NULL},
       {"cloexecFrom", NULL, cloexec_from, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, close_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pipe", NULL, make_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
       {"localAddress", NULL, local_address, NULL, NULL, NULL, napi_enumerable, NULL},
       {"peerCredentials", NULL, peer_credentials, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lookupUser", NULL, lookup_user, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -43,6 +43,8 @@ export interface Supervise {
   readonly autostart: boolean;
   /** Undefined means the daemon's limits. */
   readonly logs: LogLimits | undefined;
+  /** Modules the runner imports before a Capsicum lock-down (FreeBSD), beyond its defaults. */
+  readonly preload: readonly string[];
   /** Where each key was written, for errors found later (an interpreter that is missing, say). */
   readonly positions: Readonly<Record<string, SourcePos>>;
 }
@@ -51,7 +53,7 @@ export const DEFAULT_BACKOFF: Backoff = { initialMs: 100, maxMs: 30_000, factor:
 
 export const SUPERVISE_KEYS = [
   'program', 'python', 'replicas', 'restart', 'start_seconds', 'start_retries', 'backoff', 'stop_signal',
-  'stop_timeout', 'user', 'group', 'sandbox', 'env', 'directory', 'autostart', 'logs',
+  'stop_timeout', 'user', 'group', 'sandbox', 'env', 'directory', 'autostart', 'logs', 'preload',
 ] as const;
 
 export const MAX_REPLICAS = 1024;
@@ -60,7 +62,7 @@ export function defaultSupervise(): Supervise {
   return {
     program: { kind: 'python' }, python: undefined, replicas: 1, restart: 'on-failure', startMs: 1000, startRetries: 5,
     backoff: DEFAULT_BACKOFF, stopSignal: 'SIGTERM', stopTimeoutMs: 10_000, user: undefined, group: undefined,
-    sandbox: 'strict', env: {}, directory: '/', autostart: true, logs: undefined, positions: {},
+    sandbox: 'strict', env: {}, directory: '/', autostart: true, logs: undefined, preload: [], positions: {},
   };
 }
 
@@ -85,11 +87,12 @@ export function readSupervise(value: ArgValue | undefined, diagnostics: Diagnost
     stopTimeoutMs: r.read('stop_timeout', duration, defaults.stopTimeoutMs),
     user: r.read('user', idReader, undefined),
     group: r.read('group', idReader, undefined),
-    sandbox: r.read('sandbox', oneOf(['strict', 'best-effort', 'off'] as const), defaults.sandbox),
+    sandbox: r.read('sandbox', sandboxReader, defaults.sandbox),
     env: envValue === undefined ? {} : readEnv(envValue, diagnostics),
     directory: r.read('directory', absolutePath, defaults.directory),
     autostart: r.read('autostart', bool, true),
     logs: logsValue === undefined ? undefined : readLogLimits(logsValue, 'supervise.logs', diagnostics, { maxBytes: 10 * 1024 ** 2, backups: 5 }),
+    preload: r.read('preload', moduleList, []),
     positions: r.positions,
   };
 }
@@ -108,6 +111,23 @@ const programReader: FieldReader<Program> = (v) => {
     return { kind: 'exec', argv };
   }
   return problem(`expected python or a list [exe, arg, ...], got ${describe(v)}`);
+};
+
+const sandboxChoices = oneOf(['strict', 'best-effort', 'off'] as const);
+
+// `off` unquoted is a YAML 1.1 boolean; it still means what the operator wrote.
+const sandboxReader: FieldReader<SandboxMode> = (v) => (v.kind === 'bool' && !v.value && v.raw.toLowerCase() === 'off' ? 'off' : sandboxChoices(v));
+
+const MODULE_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$/;
+
+const moduleList: FieldReader<string[]> = (v) => {
+  if (v.kind !== 'seq') return problem(`expected a list of module names, got ${describe(v)}`, 'write preload: [_ssl, _hashlib]');
+  const names: string[] = [];
+  for (const item of v.items) {
+    if (item.kind !== 'str' || !MODULE_NAME.test(item.value)) return problem(`${describe(item)} is not a module name`);
+    names.push(item.value);
+  }
+  return names;
 };
 
 const pythonReader: FieldReader<string> = (v) => {

@@ -33,6 +33,8 @@ export interface NativeAddon {
   /** Marks every fd from firstFd up close-on-exec. */
   cloexecFrom(firstFd: number): void;
   close(fd: number): void;
+  /** [readFd, writeFd], both close-on-exec. */
+  pipe(): [number, number];
   localAddress(fd: number): LocalAddress;
   /** pid is -1 where the kernel does not report it. */
   peerCredentials(fd: number): { uid: number; gid: number; pid: number };

@@ -1,0 +1,1026 @@
+"""sockvisor's Python runner: CloudABI Python on stock CPython, locked in a sandbox.
+
+Started by sockvisord as ``PYTHON -I -S sockvisor_runner.py --daemon-pid PID --sandbox MODE ...``
+with an empty environment and this fd layout:
+
+    0      /dev/null
+    1, 2   the service's stdout and stderr (the daemon logs them)
+    3      the argdata document, read to EOF
+    4 + i  entry i of the argdata fd table
+
+It decodes the argdata, builds ``sys.argdata`` and ``sys.path`` (directory fds) the way the
+CloudABI CPython port did, locks the process down (Landlock on Linux, Capsicum on FreeBSD), and
+runs ``script`` or ``command`` as ``__main__``.
+
+One file, standard library only, CPython 3.8 or newer.
+"""
+
+import datetime
+import errno
+import io
+import linecache
+import os
+import signal
+import socket
+import stat
+import sys
+import types
+
+import importlib.abc
+import importlib.machinery
+import importlib.util
+
+EXIT_RUNNER_FAILED = 127
+ARGDATA_FD = 3
+FD_TABLE_BASE = 4
+
+FLAG_KEYS = ('dontwritebytecode', 'optimize', 'verbose', 'unbufferedstdio', 'debug', 'inspect', 'bytescompare')
+
+
+class RunnerError(Exception):
+    """A failure of the runner itself: reported as one line, exit status 127, no traceback."""
+
+
+# ---------------------------------------------------------------------------------------------
+# argdata decoding (format: NuxiNL argdata, as sockvisord encodes it)
+# ---------------------------------------------------------------------------------------------
+
+ADT_BINARY, ADT_BOOL, ADT_FD, ADT_FLOAT, ADT_INT, ADT_MAP, ADT_SEQ, ADT_STR, ADT_TIMESTAMP = range(1, 10)
+
+
+class ArgdataError(RunnerError):
+    def __init__(self, message, offset):
+        RunnerError.__init__(self, 'argdata: %s at byte offset %d' % (message, offset))
+        self.offset = offset
+
+
+class FdRef(object):
+    """An fd table index met while decoding; turned into a file, socket or int afterwards."""
+
+    __slots__ = ('index',)
+
+    def __init__(self, index):
+        self.index = index
+
+
+def _read_length(buf, pos, end):
+    """Big-endian base 128; the high bit marks the last byte. Returns (length, next position)."""
+    start = pos
+    value = 0
+    while True:
+        if pos >= end:
+            raise ArgdataError('truncated entry length', start)
+        byte = buf[pos]
+        if pos == start and byte == 0:
+            raise ArgdataError('entry length with a leading zero byte', start)
+        pos += 1
+        value = (value << 7) | (byte & 0x7F)
+        if byte & 0x80:
+            return value, pos
+
+
+_EPOCH = datetime.datetime(1970, 1, 1)
+
+
+def _decode_scalar(kind, payload, offset):
+    if kind == ADT_BINARY:
+        return bytes(payload)
+    if kind == ADT_BOOL:
+        if len(payload) == 0:
+            return False
+        if payload == b'\x01':
+            return True
+        raise ArgdataError('bad boolean', offset)
+    if kind == ADT_FD:
+        if len(payload) != 4:
+            raise ArgdataError('fd payload is not 4 bytes', offset)
+        return FdRef(int.from_bytes(payload, 'big'))
+    if kind == ADT_FLOAT:
+        if len(payload) != 8:
+            raise ArgdataError('float payload is not 8 bytes', offset)
+        import struct
+        return struct.unpack('>d', payload)[0]
+    if kind == ADT_INT:
+        return int.from_bytes(payload, 'big', signed=True)
+    if kind == ADT_STR:
+        if len(payload) == 0 or payload[-1] != 0:
+            raise ArgdataError('string without its terminating zero byte', offset)
+        try:
+            return bytes(payload[:-1]).decode('utf-8')
+        except UnicodeDecodeError:
+            raise ArgdataError('string is not valid UTF-8', offset)
+    if kind == ADT_TIMESTAMP:
+        nanoseconds = int.from_bytes(payload, 'big', signed=True)
+        # Naive UTC, truncated to microseconds (floor, so times before 1970 stay right).
+        try:
+            return _EPOCH + datetime.timedelta(microseconds=nanoseconds // 1000)
+        except OverflowError:
+            raise ArgdataError('timestamp out of range', offset)
+    raise ArgdataError('unknown type byte 0x%02x' % kind, offset)
+
+
+def decode_argdata(data):
+    """Decodes a whole argdata buffer into Python values, with FdRef for fds.
+
+    Iterative, so a deeply nested document cannot exhaust the interpreter's stack. Corrupt input
+    raises ArgdataError naming the offset; it never raises anything else.
+    """
+    buf = bytes(data)
+    # Open containers: [kind, offset of the type byte, end, offset of the next entry, items].
+    stack = []
+
+    def open_value(start, end):
+        if start == end:
+            return True, None
+        kind = buf[start]
+        if kind in (ADT_MAP, ADT_SEQ):
+            stack.append([kind, start, end, start + 1, []])
+            return False, None
+        return True, _decode_scalar(kind, buf[start + 1:end], start)
+
+    done, value = open_value(0, len(buf))
+    while True:
+        if done:
+            if not stack:
+                return value
+            stack[-1][4].append(value)
+        frame = stack[-1]
+        kind, start, end, pos, items = frame
+        if pos < end:
+            length, value_start = _read_length(buf, pos, end)
+            value_end = value_start + length
+            if value_end > end:
+                raise ArgdataError('entry runs past the end of its container', pos)
+            frame[3] = value_end
+            done, value = open_value(value_start, value_end)
+            continue
+        stack.pop()
+        if kind == ADT_SEQ:
+            value = items
+        else:
+            if len(items) % 2:
+                raise ArgdataError('map with a key but no value', start)
+            value = {}
+            for i in range(0, len(items), 2):
+                value[_hashable(items[i], start)] = items[i + 1]
+        done = True
+
+
+def _hashable(key, offset):
+    """Sequence keys become tuples, as in the CloudABI port, so they can be dict keys."""
+    if isinstance(key, list):
+        return tuple(_hashable(k, offset) for k in key)
+    if isinstance(key, dict):
+        raise ArgdataError('a map cannot be a map key', offset)
+    return key
+
+
+# ---------------------------------------------------------------------------------------------
+# fds: what an fd table entry becomes in Python
+# ---------------------------------------------------------------------------------------------
+
+def fd_object(fd):
+    """A socket fd becomes a socket, a directory fd an int, anything else an unbuffered file."""
+    try:
+        st = os.fstat(fd)
+    except OSError as e:
+        raise RunnerError('fd %d from the fd table is not open (%s)' % (fd, e.strerror))
+    if stat.S_ISSOCK(st.st_mode):
+        return socket.socket(fileno=fd)
+    if stat.S_ISDIR(st.st_mode):
+        return fd
+    import fcntl
+    access = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
+    mode = {os.O_RDONLY: 'rb', os.O_WRONLY: 'wb', os.O_RDWR: 'r+b'}.get(access, 'rb')
+    return io.FileIO(fd, mode.replace('b', ''), closefd=True)
+
+
+def resolve_fds(value, objects):
+    """Replaces FdRefs by their objects; one object per fd, however often it appears."""
+    stack = [value]
+    if isinstance(value, FdRef):
+        return _fd_for(value, objects)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                if isinstance(item, FdRef):
+                    node[i] = _fd_for(item, objects)
+                elif isinstance(item, (list, dict)):
+                    stack.append(item)
+        elif isinstance(node, dict):
+            for key in list(node):
+                item = node[key]
+                if isinstance(item, FdRef):
+                    node[key] = _fd_for(item, objects)
+                elif isinstance(item, (list, dict)):
+                    stack.append(item)
+    return value
+
+
+def _fd_for(ref, objects):
+    if ref.index not in objects:
+        objects[ref.index] = fd_object(FD_TABLE_BASE + ref.index)
+    return objects[ref.index]
+
+
+# ---------------------------------------------------------------------------------------------
+# imports through directory fds
+# ---------------------------------------------------------------------------------------------
+
+def _split_entry(entry):
+    """A sys.path or __path__ entry: an int dir fd, or (fd, 'sub/dir') for a package."""
+    if isinstance(entry, int) and not isinstance(entry, bool):
+        return entry, ''
+    if isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], int) and isinstance(entry[1], str):
+        return entry
+    return None
+
+
+def _join(directory, name):
+    return name if not directory else directory + '/' + name
+
+
+class DirFdFinder(importlib.abc.MetaPathFinder):
+    """Finds modules and packages in directories given as fds, with *at() calls only.
+
+    That is the only way to import once Capsicum is entered, and under Landlock it keeps imports
+    within the directories the service was handed.
+    """
+
+    def find_spec(self, fullname, path=None, target=None):
+        entries = sys.path if path is None else path
+        tail = fullname.rpartition('.')[2]
+        for entry in entries:
+            where = _split_entry(entry)
+            if where is None:
+                continue
+            fd, directory = where
+            spec = self._find_in(fullname, tail, fd, directory)
+            if spec is not None:
+                return spec
+        return None
+
+    def _find_in(self, fullname, tail, fd, directory):
+        package_dir = _join(directory, tail)
+        if _is_dir(fd, package_dir):
+            for init in ('__init__.py',):
+                relpath = _join(package_dir, init)
+                if _is_file(fd, relpath):
+                    loader = DirFdSourceLoader(fullname, fd, relpath)
+                    spec = importlib.util.spec_from_loader(fullname, loader, origin=relpath, is_package=True)
+                    spec.submodule_search_locations = [(fd, package_dir)]
+                    spec.has_location = True
+                    return spec
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            relpath = _join(directory, tail + suffix)
+            if _is_file(fd, relpath):
+                return _extension_spec(fullname, fd, relpath)
+        relpath = _join(directory, tail + '.py')
+        if _is_file(fd, relpath):
+            loader = DirFdSourceLoader(fullname, fd, relpath)
+            spec = importlib.util.spec_from_loader(fullname, loader, origin=relpath)
+            spec.has_location = True
+            return spec
+        relpath = _join(directory, tail + '.pyc')
+        if _is_file(fd, relpath):
+            loader = DirFdSourcelessLoader(fullname, fd, relpath)
+            spec = importlib.util.spec_from_loader(fullname, loader, origin=relpath)
+            spec.has_location = True
+            return spec
+        return None
+
+
+def _stat_at(fd, relpath):
+    try:
+        return os.stat(relpath, dir_fd=fd)
+    except OSError:
+        return None
+
+
+def _is_dir(fd, relpath):
+    st = _stat_at(fd, relpath)
+    return st is not None and stat.S_ISDIR(st.st_mode)
+
+
+def _is_file(fd, relpath):
+    st = _stat_at(fd, relpath)
+    return st is not None and stat.S_ISREG(st.st_mode)
+
+
+def _read_at(fd, relpath):
+    file_fd = os.open(relpath, os.O_RDONLY | getattr(os, 'O_CLOEXEC', 0), dir_fd=fd)
+    with io.FileIO(file_fd, 'r', closefd=True) as f:
+        return f.readall()
+
+
+def _extension_spec(fullname, fd, relpath):
+    # dlopen() needs a path; /proc/self/fd/N names the directory fd without needing its host path.
+    origin = '/proc/self/fd/%d/%s' % (fd, relpath)
+    loader = importlib.machinery.ExtensionFileLoader(fullname, origin)
+    return importlib.util.spec_from_file_location(fullname, origin, loader=loader)
+
+
+class _DirFdLoaderMixin(object):
+    def __init__(self, fullname, fd, relpath):
+        self.name = fullname
+        self.fd = fd
+        self.path = relpath
+
+    def get_filename(self, fullname=None):
+        return self.path
+
+    def get_data(self, path):
+        # Paths are relative to the directory fd: the module's own file, its bytecode cache, or a
+        # package data file (pkgutil.get_data joins it to __file__).
+        return _read_at(self.fd, path)
+
+    def get_resource_reader(self, fullname=None):
+        if self.path.endswith('/__init__.py') or self.path == '__init__.py':
+            return DirFdResourceReader(self.fd, self.path.rpartition('/')[0])
+        return None
+
+
+class DirFdSourceLoader(_DirFdLoaderMixin, importlib.abc.SourceLoader):
+    def path_stats(self, path):
+        st = os.stat(path, dir_fd=self.fd)
+        return {'mtime': st.st_mtime, 'size': st.st_size}
+
+    def set_data(self, path, data):
+        # Bytecode caches go through the same fd; a read-only sandbox just means no cache.
+        if sys.dont_write_bytecode:
+            return
+        directory = path.rpartition('/')[0]
+        try:
+            if directory:
+                try:
+                    os.mkdir(directory, 0o755, dir_fd=self.fd)
+                except FileExistsError:
+                    pass
+            tmp = '%s.%d.tmp' % (path, os.getpid())
+            out = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_CLOEXEC', 0), 0o644, dir_fd=self.fd)
+            try:
+                with io.FileIO(out, 'w', closefd=True) as f:
+                    f.write(data)
+                os.replace(tmp, path, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+            except OSError:
+                try:
+                    os.unlink(tmp, dir_fd=self.fd)
+                except OSError:
+                    pass
+        except OSError:
+            pass
+
+    def source_to_code(self, data, path, *, _optimize=-1):
+        return compile(data, path, 'exec', dont_inherit=True, optimize=RUNTIME['optimize'])
+
+
+class DirFdSourcelessLoader(_DirFdLoaderMixin, importlib.abc.Loader):
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        import marshal
+        data = self.get_data(self.path)
+        exec(marshal.loads(data[16:]), module.__dict__)
+
+    def get_code(self, fullname):
+        import marshal
+        return marshal.loads(self.get_data(self.path)[16:])
+
+    def get_source(self, fullname):
+        return None
+
+
+class DirFdTraversable(object):
+    """importlib.resources' view of a file or directory beneath a directory fd."""
+
+    def __init__(self, fd, relpath):
+        self._fd = fd
+        self._relpath = relpath
+
+    @property
+    def name(self):
+        return self._relpath.rpartition('/')[2]
+
+    def iterdir(self):
+        sub = os.open(self._relpath or '.', os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0) | getattr(os, 'O_CLOEXEC', 0), dir_fd=self._fd)
+        try:
+            names = os.listdir(sub)
+        finally:
+            os.close(sub)
+        return iter([DirFdTraversable(self._fd, _join(self._relpath, n)) for n in sorted(names)])
+
+    def is_dir(self):
+        return _is_dir(self._fd, self._relpath or '.')
+
+    def is_file(self):
+        return _is_file(self._fd, self._relpath)
+
+    def joinpath(self, *parts):
+        relpath = self._relpath
+        for part in parts:
+            for piece in str(part).split('/'):
+                if piece in ('', '.'):
+                    continue
+                relpath = _join(relpath, piece)
+        return DirFdTraversable(self._fd, relpath)
+
+    __truediv__ = joinpath
+
+    def open(self, mode='r', *args, **kwargs):
+        data = _read_at(self._fd, self._relpath)
+        if 'b' in mode:
+            return io.BytesIO(data)
+        return io.TextIOWrapper(io.BytesIO(data), *args, **kwargs)
+
+    def read_bytes(self):
+        return _read_at(self._fd, self._relpath)
+
+    def read_text(self, encoding=None, errors=None):
+        return self.read_bytes().decode(encoding or 'utf-8', errors or 'strict')
+
+    def __repr__(self):
+        return 'DirFdTraversable(%d, %r)' % (self._fd, self._relpath)
+
+
+class DirFdResourceReader(object):
+    """Both the modern ``files()`` reader and the 3.8-era ResourceReader methods."""
+
+    def __init__(self, fd, package_dir):
+        self._root = DirFdTraversable(fd, package_dir)
+
+    def files(self):
+        return self._root
+
+    def open_resource(self, resource):
+        return self._root.joinpath(resource).open('rb')
+
+    def resource_path(self, resource):
+        raise FileNotFoundError(resource)
+
+    def is_resource(self, name):
+        return self._root.joinpath(name).is_file()
+
+    def contents(self):
+        return [t.name for t in self._root.iterdir()]
+
+
+# ---------------------------------------------------------------------------------------------
+# graceful stop for socketserver-based services
+# ---------------------------------------------------------------------------------------------
+
+_serving = set()
+
+
+def install_graceful_stop(signum):
+    """On the stop signal, servers in serve_forever() stop accepting, finish what they accepted,
+    and return, so the service's own code ends normally with exit status 0. Connections not yet
+    accepted stay in the shared socket's backlog for the next process. A process that is not
+    serving gets the signal's default action, as without the runner."""
+    import socketserver
+
+    original = socketserver.BaseServer.serve_forever
+    if getattr(original, '_sockvisor', False):
+        return
+
+    def serve_forever(self, poll_interval=0.5):
+        _serving.add(self)
+        try:
+            return original(self, poll_interval)
+        finally:
+            _serving.discard(self)
+
+    serve_forever._sockvisor = True
+    socketserver.BaseServer.serve_forever = serve_forever
+
+    def on_stop(sig, frame):
+        if not _serving:
+            signal.signal(sig, signal.SIG_DFL)
+            os.kill(os.getpid(), sig)
+            return
+        for server in list(_serving):
+            # The flag serve_forever() checks after each select(); shutdown() would deadlock here,
+            # since the handler runs on the serving thread itself.
+            server._BaseServer__shutdown_request = True
+
+    signal.signal(signum, on_stop)
+
+
+# ---------------------------------------------------------------------------------------------
+# sandbox: what to apply, and the report line
+# ---------------------------------------------------------------------------------------------
+
+class SandboxReport(object):
+    def __init__(self):
+        self.applied = []
+        self.missing = []
+
+    def line(self):
+        # The lock-down itself first, then the layers around it.
+        rank = (('landlock', 'capsicum'), ('netns', 'seccomp'), ('no_new_privs',), ('pdeathsig',))
+
+        def order(layer):
+            return next((i for i, prefixes in enumerate(rank) if layer.startswith(prefixes)), len(rank))
+        ordered = sorted(self.applied, key=order)
+        text = 'sandbox: ' + (', '.join(ordered) if ordered else 'off')
+        if self.missing:
+            text += '; missing: ' + ', '.join(self.missing)
+        return text
+
+
+def sandbox_verdict(mode, report):
+    """strict refuses to run with any layer missing; best-effort runs with what it has."""
+    if mode == 'strict' and report.missing:
+        raise RunnerError('sandbox: strict mode, but %s could not be applied; use sandbox: best-effort to run without it' % ', '.join(report.missing))
+
+
+# ---------------------------------------------------------------------------------------------
+# Linux: no_new_privs, parent-death signal, Landlock, and a network namespace or seccomp
+# ---------------------------------------------------------------------------------------------
+
+PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+CLONE_NEWNET = 0x40000000
+CLONE_NEWUSER = 0x10000000
+
+LANDLOCK_CREATE_RULESET_VERSION = 1
+LANDLOCK_RULE_PATH_BENEATH = 1
+SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
+
+FS_EXECUTE, FS_WRITE_FILE, FS_READ_FILE, FS_READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
+FS_ABI1_ALL = (1 << 13) - 1
+FS_REFER, FS_TRUNCATE, FS_IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
+NET_BIND_TCP, NET_CONNECT_TCP = 1 << 0, 1 << 1
+SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
+
+
+def landlock_rights(abi):
+    """Rights to handle (deny unless granted) for a kernel's Landlock ABI version."""
+    fs = FS_ABI1_ALL
+    if abi >= 2:
+        fs |= FS_REFER
+    if abi >= 3:
+        fs |= FS_TRUNCATE
+    if abi >= 5:
+        fs |= FS_IOCTL_DEV
+    net = NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0
+    scoped = SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if abi >= 6 else 0
+    return fs, net, scoped
+
+
+def landlock_layers(abi):
+    """The names of what a given ABI can restrict, for the report."""
+    if abi < 1:
+        return []
+    layers = ['fs']
+    if abi >= 4:
+        layers.append('tcp')
+    if abi >= 6:
+        layers.append('scope')
+    return layers
+
+
+# Seccomp fallback: deny socket(AF_INET/AF_INET6, ...) with EACCES; everything else is allowed.
+AUDIT_ARCH = {'x86_64': (0xC000003E, 41), 'aarch64': (0xC00000B7, 198)}
+SECCOMP_RET_ALLOW = 0x7FFF0000
+SECCOMP_RET_ERRNO = 0x00050000
+
+
+def seccomp_socket_filter(machine):
+    """BPF instructions (code, jt, jf, k) that refuse new inet sockets on this architecture."""
+    arch = AUDIT_ARCH.get(machine)
+    if arch is None:
+        return None
+    audit_arch, nr_socket = arch
+    ld_w_abs, jeq_k, ret_k = 0x20, 0x15, 0x06
+    return [
+        (ld_w_abs, 0, 0, 4),                    # A = seccomp_data.arch
+        (jeq_k, 1, 0, audit_arch),              # same arch: go on; else allow
+        (ret_k, 0, 0, SECCOMP_RET_ALLOW),
+        (ld_w_abs, 0, 0, 0),                    # A = seccomp_data.nr
+        (jeq_k, 0, 4, nr_socket),               # socket(): check the domain; else allow
+        (ld_w_abs, 0, 0, 16),                   # A = low 32 bits of args[0], the domain
+        (jeq_k, 2, 0, socket.AF_INET),
+        (jeq_k, 1, 0, socket.AF_INET6),
+        (ret_k, 0, 0, SECCOMP_RET_ALLOW),
+        (ret_k, 0, 0, SECCOMP_RET_ERRNO | errno.EACCES),
+    ]
+
+
+def choose_net_layer(is_root, userns_allowed):
+    """How UDP, MPTCP and the like are shut off, which Landlock (ABI 7) does not cover."""
+    if is_root:
+        return 'netns'
+    if userns_allowed:
+        return 'userns+netns'
+    return 'seccomp'
+
+
+class LinuxSandbox(object):
+    def __init__(self, daemon_pid, dir_fds, report):
+        import ctypes
+        import ctypes.util
+        self.ctypes = ctypes
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.syscall.restype = ctypes.c_long
+        self.libc.prctl.restype = ctypes.c_int
+        self.daemon_pid = daemon_pid
+        self.dir_fds = dir_fds
+        self.report = report
+
+    def _errno(self):
+        return os.strerror(self.ctypes.get_errno())
+
+    def prctl(self, option, arg2):
+        c = self.ctypes
+        return self.libc.prctl(c.c_int(option), c.c_ulong(arg2), c.c_ulong(0), c.c_ulong(0), c.c_ulong(0))
+
+    def parent_death_signal(self):
+        if self.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            self.report.missing.append('pdeathsig')
+            return
+        # The daemon may have died between fork and prctl(); then no signal would ever come.
+        if self.daemon_pid and os.getppid() != self.daemon_pid:
+            raise RunnerError('sockvisord (pid %d) is gone; not starting' % self.daemon_pid)
+        self.report.applied.append('pdeathsig')
+
+    def no_new_privs(self):
+        if self.prctl(PR_SET_NO_NEW_PRIVS, 1) != 0:
+            self.report.missing.append('no_new_privs')
+            return False
+        self.report.applied.append('no_new_privs')
+        return True
+
+    def landlock_abi(self):
+        c = self.ctypes
+        abi = self.libc.syscall(c.c_long(SYS_LANDLOCK_CREATE_RULESET), None, c.c_size_t(0), c.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))
+        return abi if abi > 0 else 0
+
+    def landlock(self):
+        c = self.ctypes
+        abi = self.landlock_abi()
+        if abi < 1:
+            self.report.missing.append('landlock (%s)' % self._errno())
+            return
+        fs, net, scoped = landlock_rights(abi)
+
+        class RulesetAttr(c.Structure):
+            _fields_ = [('handled_access_fs', c.c_uint64), ('handled_access_net', c.c_uint64), ('scoped', c.c_uint64)]
+
+        class PathBeneathAttr(c.Structure):
+            _pack_ = 1
+            _fields_ = [('allowed_access', c.c_uint64), ('parent_fd', c.c_int32)]
+
+        attr = RulesetAttr(fs, net, scoped)
+        size = 24 if abi >= 6 else 16 if abi >= 4 else 8
+        ruleset = self.libc.syscall(c.c_long(SYS_LANDLOCK_CREATE_RULESET), c.byref(attr), c.c_size_t(size), c.c_uint32(0))
+        if ruleset < 0:
+            self.report.missing.append('landlock (%s)' % self._errno())
+            return
+        try:
+            read_only = FS_READ_FILE | FS_READ_DIR
+            for fd in self.dir_fds:
+                rule = PathBeneathAttr(read_only, fd)
+                if self.libc.syscall(c.c_long(SYS_LANDLOCK_ADD_RULE), c.c_int(ruleset), c.c_int(LANDLOCK_RULE_PATH_BENEATH), c.byref(rule), c.c_uint32(0)) != 0:
+                    raise RunnerError('landlock: cannot grant read access beneath fd %d: %s' % (fd, self._errno()))
+            if self.libc.syscall(c.c_long(SYS_LANDLOCK_RESTRICT_SELF), c.c_int(ruleset), c.c_uint32(0)) != 0:
+                self.report.missing.append('landlock (%s)' % self._errno())
+                return
+        finally:
+            os.close(ruleset)
+        self.report.applied.append('landlock abi %d (%s)' % (abi, ', '.join(landlock_layers(abi))))
+        if abi < 6:
+            self.report.missing.extend(['tcp'] if abi < 4 else [])
+            self.report.missing.append('scope')
+
+    def network(self):
+        is_root = os.geteuid() == 0
+        layer = choose_net_layer(is_root, True)
+        if layer == 'netns' and self.libc.unshare(CLONE_NEWNET) == 0:
+            self.report.applied.append('netns')
+            return
+        if layer != 'seccomp' and self._user_netns():
+            self.report.applied.append('netns')
+            return
+        self.seccomp()
+
+    def _user_netns(self):
+        uid, gid = os.geteuid(), os.getegid()
+        if self.libc.unshare(CLONE_NEWUSER | CLONE_NEWNET) != 0:
+            return False
+        # Map our own ids so files and peers still see the same user.
+        try:
+            for name, text in (('setgroups', 'deny'), ('uid_map', '%d %d 1' % (uid, uid)), ('gid_map', '%d %d 1' % (gid, gid))):
+                fd = os.open('/proc/self/' + name, os.O_WRONLY)
+                try:
+                    os.write(fd, text.encode())
+                finally:
+                    os.close(fd)
+        except OSError:
+            return True
+        return True
+
+    def seccomp(self):
+        c = self.ctypes
+        program = seccomp_socket_filter(os.uname().machine)
+        if program is None:
+            self.report.missing.append('udp (no seccomp filter for %s)' % os.uname().machine)
+            return
+
+        class SockFilter(c.Structure):
+            _fields_ = [('code', c.c_uint16), ('jt', c.c_uint8), ('jf', c.c_uint8), ('k', c.c_uint32)]
+
+        class SockFprog(c.Structure):
+            _fields_ = [('len', c.c_ushort), ('filter', c.POINTER(SockFilter))]
+
+        filters = (SockFilter * len(program))(*[SockFilter(*ins) for ins in program])
+        prog = SockFprog(len(program), filters)
+        if self.libc.prctl(c.c_int(PR_SET_SECCOMP), c.c_ulong(SECCOMP_MODE_FILTER), c.byref(prog), c.c_ulong(0), c.c_ulong(0)) != 0:
+            self.report.missing.append('udp (seccomp: %s)' % self._errno())
+            return
+        self.report.applied.append('seccomp (no new inet sockets)')
+
+    def apply(self):
+        self.parent_death_signal()
+        nnp = self.no_new_privs()
+        # The namespace comes first: creating one needs the file system (uid_map) and, without
+        # root, a user namespace, both of which Landlock would refuse afterwards.
+        self.network()
+        if nnp:
+            self.landlock()
+        else:
+            self.report.missing.append('landlock (needs no_new_privs)')
+
+
+# ---------------------------------------------------------------------------------------------
+# FreeBSD: procctl(2) parent-death signal, preloading, then cap_enter(2)
+#
+# This part cannot run on Linux CI. Every call is checked against the FreeBSD manual pages:
+#   procctl(2): int procctl(idtype_t idtype, id_t id, int cmd, void *data);
+#               PROC_PDEATHSIG_CTL (11) with idtype P_PID (0) and id 0 (the caller); data points
+#               to an int signal number.
+#   cap_enter(2): int cap_enter(void); afterwards only *at() lookups beneath held directory fds
+#               work, so every module the service needs from outside its path fds must be
+#               imported before.
+#   tzset(3): reads /etc/localtime once; later localtime() uses the cached zone.
+# ---------------------------------------------------------------------------------------------
+
+FREEBSD_P_PID = 0
+FREEBSD_PROC_PDEATHSIG_CTL = 11
+FREEBSD_DEFAULT_PRELOAD = ('_socket', 'select', 'math', '_struct', 'binascii', 'zlib', '_json', '_datetime', '_random', '_sha1', 'unicodedata')
+
+
+def freebsd_preload_plan(requested, builtin_names, importable):
+    """Which modules to import before cap_enter(), and which requests are refused.
+
+    requested: the service's supervise.preload names; builtin_names: sys.builtin_module_names;
+    importable: a predicate that says whether a name can be found now. Returns (to_import,
+    refused) where refused is a list of (name, reason).
+    """
+    to_import = []
+    refused = []
+    seen = set()
+    for name in list(FREEBSD_DEFAULT_PRELOAD) + list(requested):
+        if name in seen:
+            continue
+        seen.add(name)
+        explicit = name in requested
+        if not all(part.isidentifier() for part in name.split('.')):
+            refused.append((name, 'not a module name'))
+            continue
+        if name in builtin_names:
+            continue
+        if not importable(name):
+            if explicit:
+                refused.append((name, 'not found in the service path or the standard library'))
+            continue
+        to_import.append(name)
+    return to_import, refused
+
+
+class FreeBSDSandbox(object):
+    def __init__(self, daemon_pid, preload, report):
+        import ctypes
+        self.ctypes = ctypes
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.daemon_pid = daemon_pid
+        self.preload = preload
+        self.report = report
+
+    def parent_death_signal(self):
+        c = self.ctypes
+        sig = c.c_int(signal.SIGKILL)
+        if self.libc.procctl(c.c_int(FREEBSD_P_PID), c.c_int(0), c.c_int(FREEBSD_PROC_PDEATHSIG_CTL), c.byref(sig)) != 0:
+            self.report.missing.append('pdeathsig')
+            return
+        if self.daemon_pid and os.getppid() != self.daemon_pid:
+            raise RunnerError('sockvisord (pid %d) is gone; not starting' % self.daemon_pid)
+        self.report.applied.append('pdeathsig')
+
+    def preload_modules(self):
+        def importable(name):
+            try:
+                return importlib.util.find_spec(name) is not None
+            except (ImportError, ValueError):
+                return False
+
+        to_import, refused = freebsd_preload_plan(self.preload, sys.builtin_module_names, importable)
+        if refused:
+            raise RunnerError('preload: ' + '; '.join('%s: %s' % r for r in refused))
+        for name in to_import:
+            __import__(name)
+        import time
+        time.tzset()
+        time.localtime()
+        self.report.applied.append('preloaded %d modules' % len(to_import))
+
+    def capsicum(self):
+        if self.libc.cap_enter() != 0:
+            self.report.missing.append('capsicum (%s)' % os.strerror(self.ctypes.get_errno()))
+            return
+        self.report.applied.append('capsicum')
+
+    def apply(self):
+        self.parent_death_signal()
+        self.preload_modules()
+        self.capsicum()
+
+
+# ---------------------------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------------------------
+
+RUNTIME = {'optimize': -1}
+
+
+def parse_args(argv):
+    options = {'daemon_pid': 0, 'sandbox': 'strict', 'stop_signal': 'SIGTERM', 'preload': []}
+    i = 0
+    while i < len(argv):
+        name = argv[i]
+        if name in ('--daemon-pid', '--sandbox', '--stop-signal', '--preload') and i + 1 < len(argv):
+            value = argv[i + 1]
+            i += 2
+            if name == '--daemon-pid':
+                options['daemon_pid'] = int(value)
+            elif name == '--sandbox':
+                if value not in ('strict', 'best-effort', 'off'):
+                    raise RunnerError('--sandbox must be strict, best-effort or off, not %r' % value)
+                options['sandbox'] = value
+            elif name == '--stop-signal':
+                options['stop_signal'] = value
+            else:
+                options['preload'] = [n for n in value.split(',') if n]
+        else:
+            raise RunnerError('unknown runner argument %r' % name)
+    return options
+
+
+def read_argdata():
+    chunks = []
+    try:
+        while True:
+            chunk = os.read(ARGDATA_FD, 65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    except OSError as e:
+        raise RunnerError('cannot read argdata from fd %d: %s' % (ARGDATA_FD, e.strerror))
+    os.close(ARGDATA_FD)
+    return b''.join(chunks)
+
+
+def apply_sandbox(options, document, objects):
+    report = SandboxReport()
+    mode = options['sandbox']
+    if mode == 'off':
+        return report
+    dir_fds = sorted(fd for fd in objects.values() if isinstance(fd, int))
+    if sys.platform.startswith('linux'):
+        LinuxSandbox(options['daemon_pid'], dir_fds, report).apply()
+    elif sys.platform.startswith('freebsd'):
+        FreeBSDSandbox(options['daemon_pid'], options['preload'], report).apply()
+    else:
+        report.missing.append('a sandbox for %s' % sys.platform)
+    sandbox_verdict(mode, report)
+    return report
+
+
+def run_main(document):
+    script = document.get('script')
+    command = document.get('command')
+    module = types.ModuleType('__main__')
+    module.__builtins__ = __builtins__
+    if script is not None:
+        if not hasattr(script, 'read'):
+            raise RunnerError('script must be a !file')
+        source = script.read()
+        filename = '<script>'
+    elif command is not None:
+        if not isinstance(command, str):
+            raise RunnerError('command must be a string')
+        source = command
+        filename = '<string>'
+    else:
+        return 0
+    text = source.decode('utf-8') if isinstance(source, bytes) else source
+    # Tracebacks can then show the service's own lines.
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    code = compile(text, filename, 'exec', dont_inherit=True, optimize=RUNTIME['optimize'])
+    sys.modules['__main__'] = module
+    sys.argv = ['-c' if filename == '<string>' else filename]
+    exec(code, module.__dict__)
+    return 0
+
+
+def setup(argv):
+    options = parse_args(argv)
+    data = read_argdata()
+    document = decode_argdata(data)
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise RunnerError('argdata: the document is not a map')
+    objects = {}
+    resolve_fds(document, objects)
+
+    stderr_target = document.get('stderr')
+    if stderr_target is not None:
+        sys.stderr = _text_stream(stderr_target)
+    if 'dontwritebytecode' in document:
+        sys.dont_write_bytecode = True
+    if 'optimize' in document:
+        RUNTIME['optimize'] = 1
+    if 'unbufferedstdio' in document:
+        sys.stdout = io.TextIOWrapper(io.FileIO(1, 'w', closefd=False), write_through=True)
+
+    path = document.get('path', [])
+    if not isinstance(path, list) or not all(isinstance(p, int) and not isinstance(p, bool) for p in path):
+        raise RunnerError('path must be a list of directories')
+    if 'args' in document:
+        sys.argdata = document['args']
+    elif hasattr(sys, 'argdata'):
+        del sys.argdata
+
+    signum = getattr(signal, options['stop_signal'], None)
+    if signum is None:
+        raise RunnerError('unknown stop signal %r' % options['stop_signal'])
+    install_graceful_stop(signum)
+
+    report = apply_sandbox(options, document, objects)
+    sys.stderr.write(report.line() + '\n')
+    sys.stderr.flush()
+
+    # After the lock-down: from here on every import goes through the handed-in directories.
+    sys.path[:] = path
+    sys.path_importer_cache.clear()
+    # PathFinder stays, behind ours, for packages imported before the lock-down (encodings,
+    # say): their __path__ holds strings, and their submodules load wherever the sandbox allows.
+    sys.meta_path.insert(len(sys.meta_path) - 1 if sys.meta_path[-1] is importlib.machinery.PathFinder else len(sys.meta_path), DirFdFinder())
+    return document
+
+
+def _text_stream(target):
+    if isinstance(target, io.FileIO):
+        return io.TextIOWrapper(target, encoding='utf-8', errors='backslashreplace', line_buffering=True)
+    if isinstance(target, socket.socket):
+        return io.TextIOWrapper(target.makefile('wb'), encoding='utf-8', errors='backslashreplace', line_buffering=True)
+    raise RunnerError('stderr must be an !fd')
+
+
+def main():
+    try:
+        document = setup(sys.argv[1:])
+    except RunnerError as e:
+        _fail(str(e))
+    except Exception as e:  # a runner bug must still end in one line and 127, not a traceback
+        _fail('runner: %s: %s' % (type(e).__name__, e))
+    try:
+        code = run_main(document)
+    except SystemExit:
+        raise
+    except RunnerError as e:
+        _fail(str(e))
+    except BaseException:
+        kind, value, tb = sys.exc_info()
+        # The service's traceback starts at its own code, not in the runner.
+        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+            tb = tb.tb_next
+        sys.excepthook(kind, value, tb)
+        sys.exit(1)
+    sys.exit(code)
+
+
+def _fail(message):
+    try:
+        os.write(2, (message.replace('\n', ' ') + '\n').encode('utf-8', 'backslashreplace'))
+    except OSError:
+        pass
+    os._exit(EXIT_RUNNER_FAILED)
+
+
+if __name__ == '__main__':
+    main()

@@ -15,7 +15,6 @@ runs ``script`` or ``command`` as ``__main__``.
 One file, standard library only, CPython 3.8 or newer.
 """
 
-import datetime
 import errno
 import io
 import linecache
@@ -24,11 +23,13 @@ import signal
 import socket
 import stat
 import sys
+import traceback
 import types
 
-import importlib.abc
 import importlib.machinery
-import importlib.util
+# The concrete loader base: importlib.abc would pull in importlib.resources, tempfile, shutil,
+# random and more, which costs start-up time that every service pays.
+from importlib._bootstrap_external import SourceLoader as _SourceLoader
 
 EXIT_RUNNER_FAILED = 127
 ARGDATA_FD = 3
@@ -79,9 +80,6 @@ def _read_length(buf, pos, end):
             return value, pos
 
 
-_EPOCH = datetime.datetime(1970, 1, 1)
-
-
 def _decode_scalar(kind, payload, offset):
     if kind == ADT_BINARY:
         return bytes(payload)
@@ -110,10 +108,11 @@ def _decode_scalar(kind, payload, offset):
         except UnicodeDecodeError:
             raise ArgdataError('string is not valid UTF-8', offset)
     if kind == ADT_TIMESTAMP:
+        import datetime
         nanoseconds = int.from_bytes(payload, 'big', signed=True)
         # Naive UTC, truncated to microseconds (floor, so times before 1970 stay right).
         try:
-            return _EPOCH + datetime.timedelta(microseconds=nanoseconds // 1000)
+            return datetime.datetime(1970, 1, 1) + datetime.timedelta(microseconds=nanoseconds // 1000)
         except OverflowError:
             raise ArgdataError('timestamp out of range', offset)
     raise ArgdataError('unknown type byte 0x%02x' % kind, offset)
@@ -241,7 +240,7 @@ def _join(directory, name):
     return name if not directory else directory + '/' + name
 
 
-class DirFdFinder(importlib.abc.MetaPathFinder):
+class DirFdFinder(object):
     """Finds modules and packages in directories given as fds, with *at() calls only.
 
     That is the only way to import once Capsicum is entered, and under Landlock it keeps imports
@@ -268,7 +267,7 @@ class DirFdFinder(importlib.abc.MetaPathFinder):
                 relpath = _join(package_dir, init)
                 if _is_file(fd, relpath):
                     loader = DirFdSourceLoader(fullname, fd, relpath)
-                    spec = importlib.util.spec_from_loader(fullname, loader, origin=relpath, is_package=True)
+                    spec = importlib.machinery.ModuleSpec(fullname, loader, origin=relpath, is_package=True)
                     spec.submodule_search_locations = [(fd, package_dir)]
                     spec.has_location = True
                     return spec
@@ -278,14 +277,12 @@ class DirFdFinder(importlib.abc.MetaPathFinder):
                 return _extension_spec(fullname, fd, relpath)
         relpath = _join(directory, tail + '.py')
         if _is_file(fd, relpath):
-            loader = DirFdSourceLoader(fullname, fd, relpath)
-            spec = importlib.util.spec_from_loader(fullname, loader, origin=relpath)
+            spec = importlib.machinery.ModuleSpec(fullname, DirFdSourceLoader(fullname, fd, relpath), origin=relpath)
             spec.has_location = True
             return spec
         relpath = _join(directory, tail + '.pyc')
         if _is_file(fd, relpath):
-            loader = DirFdSourcelessLoader(fullname, fd, relpath)
-            spec = importlib.util.spec_from_loader(fullname, loader, origin=relpath)
+            spec = importlib.machinery.ModuleSpec(fullname, DirFdSourcelessLoader(fullname, fd, relpath), origin=relpath)
             spec.has_location = True
             return spec
         return None
@@ -317,8 +314,9 @@ def _read_at(fd, relpath):
 def _extension_spec(fullname, fd, relpath):
     # dlopen() needs a path; /proc/self/fd/N names the directory fd without needing its host path.
     origin = '/proc/self/fd/%d/%s' % (fd, relpath)
-    loader = importlib.machinery.ExtensionFileLoader(fullname, origin)
-    return importlib.util.spec_from_file_location(fullname, origin, loader=loader)
+    spec = importlib.machinery.ModuleSpec(fullname, importlib.machinery.ExtensionFileLoader(fullname, origin), origin=origin)
+    spec.has_location = True
+    return spec
 
 
 class _DirFdLoaderMixin(object):
@@ -341,7 +339,7 @@ class _DirFdLoaderMixin(object):
         return None
 
 
-class DirFdSourceLoader(_DirFdLoaderMixin, importlib.abc.SourceLoader):
+class DirFdSourceLoader(_DirFdLoaderMixin, _SourceLoader):
     def path_stats(self, path):
         st = os.stat(path, dir_fd=self.fd)
         return {'mtime': st.st_mtime, 'size': st.st_size}
@@ -375,7 +373,7 @@ class DirFdSourceLoader(_DirFdLoaderMixin, importlib.abc.SourceLoader):
         return compile(data, path, 'exec', dont_inherit=True, optimize=RUNTIME['optimize'])
 
 
-class DirFdSourcelessLoader(_DirFdLoaderMixin, importlib.abc.Loader):
+class DirFdSourcelessLoader(_DirFdLoaderMixin):
     def create_module(self, spec):
         return None
 
@@ -622,7 +620,6 @@ def choose_net_layer(is_root, userns_allowed):
 class LinuxSandbox(object):
     def __init__(self, daemon_pid, dir_fds, report):
         import ctypes
-        import ctypes.util
         self.ctypes = ctypes
         self.libc = ctypes.CDLL(None, use_errno=True)
         self.libc.syscall.restype = ctypes.c_long
@@ -821,6 +818,8 @@ class FreeBSDSandbox(object):
         self.report.applied.append('pdeathsig')
 
     def preload_modules(self):
+        import importlib.util
+
         def importable(name):
             try:
                 return importlib.util.find_spec(name) is not None
@@ -854,13 +853,18 @@ class FreeBSDSandbox(object):
 # ---------------------------------------------------------------------------------------------
 
 RUNTIME = {'optimize': -1}
+RUNNER_FILE = __file__
 
 
 def parse_args(argv):
-    options = {'daemon_pid': 0, 'sandbox': 'strict', 'stop_signal': 'SIGTERM', 'preload': []}
+    options = {'daemon_pid': 0, 'sandbox': 'strict', 'stop_signal': 'SIGTERM', 'preload': [], 'lc_ctype_given': False}
     i = 0
     while i < len(argv):
         name = argv[i]
+        if name == '--lc-ctype-given':
+            options['lc_ctype_given'] = True
+            i += 1
+            continue
         if name in ('--daemon-pid', '--sandbox', '--stop-signal', '--preload') and i + 1 < len(argv):
             value = argv[i + 1]
             i += 2
@@ -938,6 +942,9 @@ def run_main(document):
 
 def setup(argv):
     options = parse_args(argv)
+    if not options['lc_ctype_given'] and 'LC_CTYPE' in os.environ:
+        # CPython's C-locale coercion (PEP 538) put it there; the environment is supervise.env only.
+        del os.environ['LC_CTYPE']
     data = read_argdata()
     document = decode_argdata(data)
     if document is None:
@@ -1005,13 +1012,22 @@ def main():
     except RunnerError as e:
         _fail(str(e))
     except BaseException:
-        kind, value, tb = sys.exc_info()
-        # The service's traceback starts at its own code, not in the runner.
-        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
-            tb = tb.tb_next
-        sys.excepthook(kind, value, tb)
+        report_exception(*sys.exc_info())
         sys.exit(1)
     sys.exit(code)
+
+
+def report_exception(kind, value, tb):
+    # The service's traceback starts at its own code, not in the runner.
+    while tb is not None and tb.tb_frame.f_code.co_filename == RUNNER_FILE:
+        tb = tb.tb_next
+    if sys.excepthook is not sys.__excepthook__:
+        sys.excepthook(kind, value, tb)
+        return
+    # The traceback module reads source through linecache and module loaders, so lines from
+    # the command and from dir-fd imports show; the built-in hook only reads files by name.
+    traceback.print_exception(kind, value, tb)
+    sys.stderr.flush()
 
 
 def _fail(message):

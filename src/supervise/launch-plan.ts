@@ -85,6 +85,8 @@ export function planRunnerLaunch(spec: ServiceSpec, options: RunnerOptions): Lau
     spec.python.executable, '-I', '-S', ...flags, options.runnerPath ?? RUNNER_PATH,
     '--daemon-pid', String(options.daemonPid), '--sandbox', sup.sandbox, '--stop-signal', sup.stopSignal,
     ...(sup.preload.length > 0 ? ['--preload', sup.preload.join(',')] : []),
+    // Lets the runner undo CPython's C-locale coercion, which adds LC_CTYPE to an empty environment.
+    ...('LC_CTYPE' in sup.env ? ['--lc-ctype-given'] : []),
   ];
   return { argv, env: { ...sup.env }, cwd: sup.directory, ...argdataWithFdTable(spec) };
 }

@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
 import type { ServiceSpec } from '../../src/config/spec.js';
+import { native } from '../../src/sockets/native.js';
 import { SocketRegistry } from '../../src/sockets/registry.js';
 import { launch, type LaunchedProcess } from '../../src/supervise/launch.js';
 import { planRunnerLaunch } from '../../src/supervise/launch-plan.js';
@@ -24,6 +25,9 @@ export interface RunningService {
 }
 
 type TestContext = { after: (fn: () => Promise<void>) => void };
+
+// This process stands in for the daemon, which marks whatever it inherited close-on-exec.
+native.cloexecFrom(3);
 
 export async function writeService(t: TestContext, yaml: string, extraFiles: Record<string, string> = {}): Promise<{ dir: string; file: string }> {
   const dir = await tempDir(t);

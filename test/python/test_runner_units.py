@@ -1,0 +1,172 @@
+"""Unit tests of the runner's pure decisions, run under every CPython the test suite finds.
+
+The runner path comes from SOCKVISOR_RUNNER; nothing here opens a sandbox or a socket.
+"""
+
+import datetime
+import os
+import signal
+import socket
+import sys
+import unittest
+
+import importlib.util
+
+_spec = importlib.util.spec_from_file_location('sockvisor_runner', os.environ['SOCKVISOR_RUNNER'])
+runner = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(runner)
+
+
+def h(text):
+    return bytes.fromhex(text.replace(' ', ''))
+
+
+class DecoderVectors(unittest.TestCase):
+    """The test vectors of the argdata format, decoded."""
+
+    def test_vectors(self):
+        self.assertEqual(runner.decode_argdata(h('07 81 05 82 02 01 83 08 41 00')), [0, True, 'A'])
+        self.assertEqual(runner.decode_argdata(h('07 81 02 80 82 02 01')), [False, None, True])
+        self.assertEqual(runner.decode_argdata(h('06')), {})
+        self.assertEqual(runner.decode_argdata(h('07')), [])
+        self.assertIsNone(runner.decode_argdata(b''))
+        for data, value in [('05', 0), ('05 00 80', 128), ('05 FF 7F', -129), ('05 00 80 00', 32768), ('05 80 00 00 00 00 00 00 00', -2 ** 63)]:
+            self.assertEqual(runner.decode_argdata(h(data)), value, data)
+        self.assertEqual(runner.decode_argdata(h('04 3F F0 00 00 00 00 00 00')), 1.0)
+        self.assertEqual(runner.decode_argdata(h('08 48 65 6C 6C 6F 00 77 6F 72 6C 64 00')), 'Hello\x00world')
+        self.assertEqual(runner.decode_argdata(h('01 00 ff')), b'\x00\xff')
+
+    def test_fds_are_table_indices(self):
+        value = runner.decode_argdata(h('07 85 03 00 00 00 02'))
+        self.assertEqual(len(value), 1)
+        self.assertIsInstance(value[0], runner.FdRef)
+        self.assertEqual(value[0].index, 2)
+
+    def test_timestamps_are_naive_utc_truncated_to_microseconds(self):
+        # 2016-08-01T12:00:00.123456789Z in nanoseconds
+        ns = 1470052800123456789
+        self.assertEqual(runner.decode_argdata(b'\x09' + ns.to_bytes(8, 'big', signed=True)), datetime.datetime(2016, 8, 1, 12, 0, 0, 123456))
+        self.assertEqual(runner.decode_argdata(b'\x09\xff'), datetime.datetime(1969, 12, 31, 23, 59, 59, 999999))
+
+    def test_seq_keys_become_tuples(self):
+        # {[1, 2]: "x"}
+        data = h('06 87 07 82 05 01 82 05 02 83 08 78 00')
+        self.assertEqual(runner.decode_argdata(data), {(1, 2): 'x'})
+
+    def test_corrupt_input_names_the_offset(self):
+        cases = [
+            ('07 85 05', 1, 'entry runs past'),
+            ('07 00 85 05', 1, 'leading zero'),
+            ('08 41', 0, 'terminating zero'),
+            ('08 FF 00', 0, 'UTF-8'),
+            ('0A', 0, 'unknown type byte 0x0a'),
+            ('07 84 03 00 00 00', 2, 'not 4 bytes'),
+            ('06 81 05', 0, 'key but no value'),
+            ('07 01', 1, 'truncated entry length'),
+            ('02 02', 0, 'bad boolean'),
+        ]
+        for data, offset, text in cases:
+            with self.assertRaises(runner.ArgdataError, msg=data) as caught:
+                runner.decode_argdata(h(data))
+            self.assertEqual(caught.exception.offset, offset, data)
+            self.assertIn(text, str(caught.exception), data)
+
+    def test_deep_nesting_does_not_exhaust_the_stack(self):
+        depth = 100000
+        data = b'\x07'
+        for _ in range(depth):
+            n = len(data)
+            length = bytearray()
+            while True:
+                length.insert(0, n & 0x7F)
+                n >>= 7
+                if not n:
+                    break
+            length[-1] |= 0x80
+            data = b'\x07' + bytes(length) + data
+        value = runner.decode_argdata(data)
+        for _ in range(depth):
+            value = value[0]
+        self.assertEqual(value, [])
+
+
+class SandboxDecisions(unittest.TestCase):
+    def test_landlock_rights_follow_the_abi(self):
+        fs1, net1, scope1 = runner.landlock_rights(1)
+        self.assertEqual((fs1, net1, scope1), ((1 << 13) - 1, 0, 0))
+        fs4, net4, scope4 = runner.landlock_rights(4)
+        self.assertEqual(fs4, (1 << 15) - 1)
+        self.assertEqual(net4, 3)
+        self.assertEqual(scope4, 0)
+        self.assertEqual(runner.landlock_rights(7), ((1 << 16) - 1, 3, 3))
+        self.assertEqual(runner.landlock_layers(0), [])
+        self.assertEqual(runner.landlock_layers(3), ['fs'])
+        self.assertEqual(runner.landlock_layers(5), ['fs', 'tcp'])
+        self.assertEqual(runner.landlock_layers(7), ['fs', 'tcp', 'scope'])
+
+    def test_net_layer_choice(self):
+        self.assertEqual(runner.choose_net_layer(True, False), 'netns')
+        self.assertEqual(runner.choose_net_layer(False, True), 'userns+netns')
+        self.assertEqual(runner.choose_net_layer(False, False), 'seccomp')
+
+    def test_seccomp_filter_checks_arch_then_socket_domain(self):
+        prog = runner.seccomp_socket_filter('x86_64')
+        self.assertEqual(prog[1], (0x15, 1, 0, 0xC000003E))
+        self.assertEqual(prog[4], (0x15, 0, 4, 41))
+        self.assertEqual(prog[6][3], socket.AF_INET)
+        self.assertEqual(prog[7][3], socket.AF_INET6)
+        self.assertEqual(prog[-1], (0x06, 0, 0, 0x00050000 | 13))
+        # Every jump lands inside the program.
+        for i, (code, jt, jf, k) in enumerate(prog):
+            if code == 0x15:
+                self.assertLess(i + 1 + max(jt, jf), len(prog))
+        self.assertEqual(runner.seccomp_socket_filter('aarch64')[4][3], 198)
+        self.assertIsNone(runner.seccomp_socket_filter('mips'))
+
+    def test_strict_refuses_anything_missing_best_effort_does_not(self):
+        report = runner.SandboxReport()
+        report.applied += ['pdeathsig', 'landlock abi 3 (fs)']
+        report.missing += ['tcp', 'scope']
+        with self.assertRaises(runner.RunnerError) as caught:
+            runner.sandbox_verdict('strict', report)
+        self.assertIn('tcp, scope could not be applied', str(caught.exception))
+        runner.sandbox_verdict('best-effort', report)
+        self.assertEqual(report.line(), 'sandbox: landlock abi 3 (fs), pdeathsig; missing: tcp, scope')
+
+    def test_report_line_order(self):
+        report = runner.SandboxReport()
+        report.applied += ['pdeathsig', 'no_new_privs', 'netns', 'landlock abi 7 (fs, tcp, scope)']
+        self.assertEqual(report.line(), 'sandbox: landlock abi 7 (fs, tcp, scope), netns, no_new_privs, pdeathsig')
+        self.assertEqual(runner.SandboxReport().line(), 'sandbox: off')
+
+
+class FreeBSDPreloadPlan(unittest.TestCase):
+    """What the Capsicum path imports before cap_enter(), decided without FreeBSD."""
+
+    def test_defaults_skip_builtins_and_absent_modules(self):
+        builtin = ('math', '_socket', 'sys')
+        present = {'select', '_struct', 'zlib', '_json'}
+        to_import, refused = runner.freebsd_preload_plan([], builtin, present.__contains__)
+        self.assertEqual(to_import, ['select', '_struct', 'zlib', '_json'])
+        self.assertEqual(refused, [])
+
+    def test_requested_modules_are_added_once_and_missing_ones_refused(self):
+        present = {'_ssl', '_hashlib', 'select'}
+        to_import, refused = runner.freebsd_preload_plan(['_ssl', '_hashlib', 'select', '_missing', 'bad-name'], (), present.__contains__)
+        self.assertEqual(to_import, ['select', '_ssl', '_hashlib'])
+        self.assertEqual(refused, [('_missing', 'not found in the service path or the standard library'), ('bad-name', 'not a module name')])
+
+
+class Arguments(unittest.TestCase):
+    def test_parse_args(self):
+        options = runner.parse_args(['--daemon-pid', '42', '--sandbox', 'best-effort', '--stop-signal', 'SIGINT', '--preload', '_ssl,_hashlib'])
+        self.assertEqual(options, {'daemon_pid': 42, 'sandbox': 'best-effort', 'stop_signal': 'SIGINT', 'preload': ['_ssl', '_hashlib'], 'lc_ctype_given': False})
+        self.assertTrue(runner.parse_args(['--lc-ctype-given'])['lc_ctype_given'])
+        with self.assertRaises(runner.RunnerError):
+            runner.parse_args(['--sandbox', 'loose'])
+        with self.assertRaises(runner.RunnerError):
+            runner.parse_args(['--bogus'])
+
+
+if __name__ == '__main__':
+    unittest.main()

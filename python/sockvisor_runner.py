@@ -465,6 +465,51 @@ class DirFdResourceReader(object):
 
 
 # ---------------------------------------------------------------------------------------------
+# shared libraries of extension modules (Linux)
+#
+# Extension modules such as binascii need libraries (libz) from system directories that the
+# sandbox does not open. sockvisord asks once, at config load, which files those are
+# (probe_libraries, run in a separate process), and the runner grants read access to exactly
+# those files, plus the loader's cache, so the dynamic loader can still open them.
+# ---------------------------------------------------------------------------------------------
+
+LOADER_CACHE = '/etc/ld.so.cache'
+
+
+def mapped_libraries():
+    libraries = set()
+    with open('/proc/self/maps') as maps:
+        for line in maps:
+            parts = line.split(None, 5)
+            if len(parts) == 6 and parts[5].startswith('/') and '.so' in parts[5]:
+                libraries.add(parts[5].rstrip('\n'))
+    return libraries
+
+
+def probe_libraries(directories):
+    """Loads every extension module file in the directories without initialising it, and
+    returns the libraries that brought in beyond what a bare interpreter has mapped."""
+    import ctypes
+    before = mapped_libraries()
+    suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
+    modules = set()
+    for directory in directories:
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(suffixes):
+                path = os.path.join(directory, name)
+                modules.add(os.path.realpath(path))
+                try:
+                    ctypes.CDLL(path)
+                except OSError:
+                    pass  # a module that cannot load here will fail the same way at import
+    return sorted(p for p in mapped_libraries() - before if p not in modules)
+
+
+# ---------------------------------------------------------------------------------------------
 # graceful stop for socketserver-based services
 # ---------------------------------------------------------------------------------------------
 
@@ -618,9 +663,10 @@ def choose_net_layer(is_root, userns_allowed):
 
 
 class LinuxSandbox(object):
-    def __init__(self, daemon_pid, dir_fds, report):
+    def __init__(self, daemon_pid, dir_fds, library_files, report):
         import ctypes
         self.ctypes = ctypes
+        self.library_files = list(library_files) + ([LOADER_CACHE] if library_files else [])
         self.libc = ctypes.CDLL(None, use_errno=True)
         self.libc.syscall.restype = ctypes.c_long
         self.libc.prctl.restype = ctypes.c_int
@@ -678,11 +724,22 @@ class LinuxSandbox(object):
             self.report.missing.append('landlock (%s)' % self._errno())
             return
         try:
-            read_only = FS_READ_FILE | FS_READ_DIR
-            for fd in self.dir_fds:
-                rule = PathBeneathAttr(read_only, fd)
+            def grant(fd, access, what):
+                rule = PathBeneathAttr(access, fd)
                 if self.libc.syscall(c.c_long(SYS_LANDLOCK_ADD_RULE), c.c_int(ruleset), c.c_int(LANDLOCK_RULE_PATH_BENEATH), c.byref(rule), c.c_uint32(0)) != 0:
-                    raise RunnerError('landlock: cannot grant read access beneath fd %d: %s' % (fd, self._errno()))
+                    raise RunnerError('landlock: cannot grant read access to %s: %s' % (what, self._errno()))
+
+            for fd in self.dir_fds:
+                grant(fd, FS_READ_FILE | FS_READ_DIR, 'fd %d' % fd)
+            for path in self.library_files:
+                try:
+                    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+                except OSError:
+                    continue  # gone since the daemon looked; the module needing it will say so
+                try:
+                    grant(fd, FS_READ_FILE, path)
+                finally:
+                    os.close(fd)
             if self.libc.syscall(c.c_long(SYS_LANDLOCK_RESTRICT_SELF), c.c_int(ruleset), c.c_uint32(0)) != 0:
                 self.report.missing.append('landlock (%s)' % self._errno())
                 return
@@ -857,7 +914,7 @@ RUNNER_FILE = __file__
 
 
 def parse_args(argv):
-    options = {'daemon_pid': 0, 'sandbox': 'strict', 'stop_signal': 'SIGTERM', 'preload': [], 'lc_ctype_given': False}
+    options = {'daemon_pid': 0, 'sandbox': 'strict', 'stop_signal': 'SIGTERM', 'preload': [], 'lc_ctype_given': False, 'libraries': []}
     i = 0
     while i < len(argv):
         name = argv[i]
@@ -865,10 +922,12 @@ def parse_args(argv):
             options['lc_ctype_given'] = True
             i += 1
             continue
-        if name in ('--daemon-pid', '--sandbox', '--stop-signal', '--preload') and i + 1 < len(argv):
+        if name in ('--daemon-pid', '--sandbox', '--stop-signal', '--preload', '--library') and i + 1 < len(argv):
             value = argv[i + 1]
             i += 2
-            if name == '--daemon-pid':
+            if name == '--library':
+                options['libraries'].append(value)
+            elif name == '--daemon-pid':
                 options['daemon_pid'] = int(value)
             elif name == '--sandbox':
                 if value not in ('strict', 'best-effort', 'off'):
@@ -904,7 +963,7 @@ def apply_sandbox(options, document, objects):
         return report
     dir_fds = sorted(fd for fd in objects.values() if isinstance(fd, int))
     if sys.platform.startswith('linux'):
-        LinuxSandbox(options['daemon_pid'], dir_fds, report).apply()
+        LinuxSandbox(options['daemon_pid'], dir_fds, options['libraries'], report).apply()
     elif sys.platform.startswith('freebsd'):
         FreeBSDSandbox(options['daemon_pid'], options['preload'], report).apply()
     else:
@@ -999,6 +1058,11 @@ def _text_stream(target):
 
 
 def main():
+    if sys.argv[1:2] == ['--probe-libraries']:
+        # Run by sockvisord at config load, outside any sandbox: one JSON list on stdout.
+        import json
+        print(json.dumps(probe_libraries(sys.argv[2:])))
+        return
     try:
         document = setup(sys.argv[1:])
     except RunnerError as e:

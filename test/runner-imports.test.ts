@@ -85,6 +85,24 @@ print(json.dumps({
   });
 });
 
+describe('extension modules that need system libraries', () => {
+  test('load under the strict sandbox, which grants exactly those library files', async (t) => {
+    const code = `import binascii, zlib, hashlib, ssl, json
+try:
+    open('/usr/lib/os-release', 'rb').read()
+    other = 'ALLOWED'
+except OSError as e:
+    other = 'denied'
+print(json.dumps({'crc': binascii.crc32(b'x'), 'sha': hashlib.sha256(b'x').hexdigest()[:8], 'ssl': ssl.OPENSSL_VERSION[:7], 'other file in /usr/lib': other}), flush=True)`;
+    const { file } = await writeService(t, service(code), PACKAGE);
+    const svc = await startService(t, file);
+    assert.deepEqual(await svc.exited, { code: 0, signal: null }, svc.stderr());
+    assert.deepEqual(JSON.parse(svc.stdout()), { crc: 2363233923, sha: '2d711642', ssl: 'OpenSSL', 'other file in /usr/lib': 'denied' });
+    assert.ok(svc.spec.libraries.some((l) => /\/libz\.so/.test(l)), `libz is among the granted files: ${svc.spec.libraries.join(' ')}`);
+    assert.ok(svc.spec.libraries.every((l) => l.startsWith('/')));
+  });
+});
+
 describe("the child's fds", () => {
   test('exactly the spec layout: 0 /dev/null, 1 and 2 pipes, 3 closed, 4 + i the fd table', async (t) => {
     const code = `import sys\nprint('ready', flush=True)\nc, _ = sys.argdata['listener'].accept()\nc.close()`;

@@ -23,7 +23,7 @@ describe("the seed's examples run unchanged under the runner", () => {
     const { file } = await writeService(t, web.replace('my_socket: !socket', 'my_socket: !socket {bind: 127.0.0.1:0}'));
     const svc = await startService(t, file);
     const port = portOf(svc.bound.get('args.my_socket')!);
-    const reply = await exchange({ host: '127.0.0.1', port }, 'GET / HTTP/1.0\r\n\r\n');
+    const reply = await exchange({ host: '127.0.0.1', port }, 'GET / HTTP/1.0\r\n\r\n').catch((e: Error) => `${e.message}; stderr: ${svc.stderr()}; stdout: ${svc.stdout()}`);
     assert.match(reply, /<marquee>It works!<\/marquee>$/);
     assert.match(svc.stderr(), SANDBOX_LINE);
   });

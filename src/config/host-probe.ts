@@ -73,6 +73,24 @@ async function probeHostName(host: string): Promise<readonly string[] | { error:
   }
 }
 
+/**
+ * The library files that the extension modules in `directories` load, as the runner's own probe
+ * finds them (Linux; elsewhere the sandbox needs no such list). Asked once per interpreter and
+ * set of directories.
+ */
+export async function probeLibraries(python: string, runner: string, directories: readonly string[]): Promise<string[]> {
+  if (process.platform !== 'linux' || directories.length === 0) return [];
+  return new Promise((resolve) => {
+    execFile(python, ['-I', '-S', runner, '--probe-libraries', ...directories], { timeout: 20_000, env: {} }, (err, stdout) => {
+      try {
+        resolve(err ? [] : (JSON.parse(stdout) as string[]));
+      } catch {
+        resolve([]);
+      }
+    });
+  });
+}
+
 /** A bare name is looked up in PATH once, at load, like a shell would. */
 export async function findInPath(name: string, envPath: string): Promise<string | undefined> {
   if (name.startsWith('/')) return name;

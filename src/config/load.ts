@@ -8,7 +8,8 @@ import { parseAddress } from './address.js';
 import { findBindConflicts } from './crosscheck.js';
 import { defaultDaemonConfig, parseDaemonConfig, type DaemonConfig } from './daemon-config.js';
 import { compareDiagnostics, error, hasErrors, warning, type Diagnostic } from './diagnostics.js';
-import { probeHost } from './host-probe.js';
+import { probeHost, probeLibraries } from './host-probe.js';
+import { RUNNER_PATH } from '../runner-path.js';
 import { resolveService } from './resolve.js';
 import { classifyServiceFileName, parseServiceFile, type ServiceSource } from './service.js';
 import type { ServiceSpec } from './spec.js';
@@ -96,9 +97,23 @@ export async function loadConfig(options: LoadOptions): Promise<LoadResult> {
       services.push({ ...resolved.spec, warnings: [...parseWarnings, ...resolved.spec.warnings].sort(compareDiagnostics) });
     }
   }
+  await attachLibraries(services);
   diagnostics.push(...findBindConflicts(services));
   diagnostics.sort(compareDiagnostics);
   return { config, services, diagnostics, ok: !hasErrors(diagnostics) };
+}
+
+/** Fills in ServiceSpec.libraries for sandboxed runner services, one probe per distinct set. */
+async function attachLibraries(services: ServiceSpec[]): Promise<void> {
+  const probes = new Map<string, Promise<string[]>>();
+  for (let i = 0; i < services.length; i++) {
+    const s = services[i]!;
+    if (s.python === undefined || s.supervise.sandbox === 'off') continue;
+    const dirs = s.files.filter((f) => f.isDirectory).map((f) => f.path);
+    const key = JSON.stringify([s.python.executable, dirs]);
+    if (!probes.has(key)) probes.set(key, probeLibraries(s.python.executable, RUNNER_PATH, dirs));
+    services[i] = { ...s, libraries: await probes.get(key)! };
+  }
 }
 
 function factRequests(sources: readonly ServiceSource[], config: DaemonConfig) {

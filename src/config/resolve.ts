@@ -65,7 +65,7 @@ export function resolveService(source: ServiceSource, daemonPython: string, fact
   }
   const spec: ServiceSpec = {
     name: source.name, file: source.file, document, supervise: sup,
-    python: sup.program.kind === 'python' ? python : undefined, runAs: runAs(source, facts, diagnostics), sockets, files,
+    python: sup.program.kind === 'python' ? python : undefined, runAs: runAs(source, facts, diagnostics), sockets, files, libraries: [],
     warnings: diagnostics.filter((d) => d.severity === 'warning'),
   };
   return { spec, diagnostics };

@@ -53,5 +53,10 @@ export interface ServiceSpec {
   readonly runAs: { readonly uid: number; readonly gid: number; readonly groups: readonly number[] } | undefined;
   readonly sockets: readonly SocketDecl[];
   readonly files: readonly FileDecl[];
+  /**
+   * Library files the extension modules in the service's directories load (Linux): the runner's
+   * sandbox grants read access to exactly these, so the dynamic loader can still open them.
+   */
+  readonly libraries: readonly string[];
   readonly warnings: readonly Diagnostic[];
 }

@@ -2,12 +2,11 @@
  * What starting one process of a service means, decided without touching the machine: the
  * command line, the environment, the argdata bytes and the fd table the child gets. Pure.
  */
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { encodeArgdata } from '../argdata/encode.js';
 import { collectFds } from '../config/service.js';
 import type { ServiceSpec, SocketDecl } from '../config/spec.js';
 import type { FdValue } from '../config/values.js';
+import { RUNNER_PATH } from '../runner-path.js';
 
 /** Where one fd table entry comes from when the process starts. */
 export type FdSource =
@@ -29,7 +28,7 @@ export interface LaunchPlan {
   readonly fdTable: readonly FdSource[];
 }
 
-export const RUNNER_PATH = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../python/sockvisor_runner.py');
+export { RUNNER_PATH };
 
 /** Presence keys of the document that CPython takes as command-line flags. */
 const FLAG_OPTIONS: Readonly<Record<string, string>> = {
@@ -87,6 +86,7 @@ export function planRunnerLaunch(spec: ServiceSpec, options: RunnerOptions): Lau
     ...(sup.preload.length > 0 ? ['--preload', sup.preload.join(',')] : []),
     // Lets the runner undo CPython's C-locale coercion, which adds LC_CTYPE to an empty environment.
     ...('LC_CTYPE' in sup.env ? ['--lc-ctype-given'] : []),
+    ...spec.libraries.flatMap((file) => ['--library', file]),
   ];
   return { argv, env: { ...sup.env }, cwd: sup.directory, ...argdataWithFdTable(spec) };
 }

@@ -370,7 +370,7 @@ class DirFdSourceLoader(_DirFdLoaderMixin, _SourceLoader):
             pass
 
     def source_to_code(self, data, path, *, _optimize=-1):
-        return compile(data, path, 'exec', dont_inherit=True, optimize=RUNTIME['optimize'])
+        return compile(data, path, 'exec', dont_inherit=True)
 
 
 class DirFdSourcelessLoader(_DirFdLoaderMixin):
@@ -866,8 +866,11 @@ class FreeBSDSandbox(object):
 
     def parent_death_signal(self):
         c = self.ctypes
+        # procctl(2): idtype_t is an int-sized enum, id_t is 64 bits wide.
+        self.libc.procctl.argtypes = [c.c_int, c.c_int64, c.c_int, c.c_void_p]
+        self.libc.procctl.restype = c.c_int
         sig = c.c_int(signal.SIGKILL)
-        if self.libc.procctl(c.c_int(FREEBSD_P_PID), c.c_int(0), c.c_int(FREEBSD_PROC_PDEATHSIG_CTL), c.byref(sig)) != 0:
+        if self.libc.procctl(FREEBSD_P_PID, 0, FREEBSD_PROC_PDEATHSIG_CTL, c.byref(sig)) != 0:
             self.report.missing.append('pdeathsig')
             return
         if self.daemon_pid and os.getppid() != self.daemon_pid:
@@ -894,6 +897,8 @@ class FreeBSDSandbox(object):
         self.report.applied.append('preloaded %d modules' % len(to_import))
 
     def capsicum(self):
+        self.libc.cap_enter.argtypes = []
+        self.libc.cap_enter.restype = self.ctypes.c_int
         if self.libc.cap_enter() != 0:
             self.report.missing.append('capsicum (%s)' % os.strerror(self.ctypes.get_errno()))
             return
@@ -909,7 +914,6 @@ class FreeBSDSandbox(object):
 # main
 # ---------------------------------------------------------------------------------------------
 
-RUNTIME = {'optimize': -1}
 RUNNER_FILE = __file__
 
 
@@ -963,6 +967,12 @@ def apply_sandbox(options, document, objects):
         return report
     dir_fds = sorted(fd for fd in objects.values() if isinstance(fd, int))
     if sys.platform.startswith('linux'):
+        # Modules the operator asked for are imported while the whole file system is visible.
+        for name in options['preload']:
+            try:
+                __import__(name)
+            except ImportError as e:
+                raise RunnerError('preload: %s: %s' % (name, e))
         LinuxSandbox(options['daemon_pid'], dir_fds, options['libraries'], report).apply()
     elif sys.platform.startswith('freebsd'):
         FreeBSDSandbox(options['daemon_pid'], options['preload'], report).apply()
@@ -992,7 +1002,7 @@ def run_main(document):
     text = source.decode('utf-8') if isinstance(source, bytes) else source
     # Tracebacks can then show the service's own lines.
     linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
-    code = compile(text, filename, 'exec', dont_inherit=True, optimize=RUNTIME['optimize'])
+    code = compile(text, filename, 'exec', dont_inherit=True)
     sys.modules['__main__'] = module
     sys.argv = ['-c' if filename == '<string>' else filename]
     exec(code, module.__dict__)
@@ -1016,12 +1026,8 @@ def setup(argv):
     stderr_target = document.get('stderr')
     if stderr_target is not None:
         sys.stderr = _text_stream(stderr_target)
-    if 'dontwritebytecode' in document:
-        sys.dont_write_bytecode = True
-    if 'optimize' in document:
-        RUNTIME['optimize'] = 1
-    if 'unbufferedstdio' in document:
-        sys.stdout = io.TextIOWrapper(io.FileIO(1, 'w', closefd=False), write_through=True)
+    # The flag keys (dontwritebytecode, optimize, ...) reach CPython as command-line options
+    # (-B, -O, ...), which sockvisord adds; nothing to do for them here.
 
     path = document.get('path', [])
     if not isinstance(path, list) or not all(isinstance(p, int) and not isinstance(p, bool) for p in path):
@@ -1051,7 +1057,8 @@ def setup(argv):
 
 def _text_stream(target):
     if isinstance(target, io.FileIO):
-        return io.TextIOWrapper(target, encoding='utf-8', errors='backslashreplace', line_buffering=True)
+        # Buffered, so a short write to a full pipe is completed rather than dropped.
+        return io.TextIOWrapper(io.BufferedWriter(target), encoding='utf-8', errors='backslashreplace', line_buffering=True)
     if isinstance(target, socket.socket):
         return io.TextIOWrapper(target.makefile('wb'), encoding='utf-8', errors='backslashreplace', line_buffering=True)
     raise RunnerError('stderr must be an !fd')

@@ -644,7 +644,7 @@ def seccomp_socket_filter(machine):
         (jeq_k, 1, 0, audit_arch),              # same arch: go on; else allow
         (ret_k, 0, 0, SECCOMP_RET_ALLOW),
         (ld_w_abs, 0, 0, 0),                    # A = seccomp_data.nr
-        (jeq_k, 0, 4, nr_socket),               # socket(): check the domain; else allow
+        (jeq_k, 0, 3, nr_socket),               # socket(): check the domain; else allow
         (ld_w_abs, 0, 0, 16),                   # A = low 32 bits of args[0], the domain
         (jeq_k, 2, 0, socket.AF_INET),
         (jeq_k, 1, 0, socket.AF_INET6),

@@ -32,6 +32,9 @@ function runPython(python: string, args: string[], input = ''): Promise<{ code: 
   });
 }
 
+/** Wraps the runner so that the kernel seems to lack some system calls (see without_syscalls.py). */
+const without = (groups: string) => (plan: LaunchPlan): LaunchPlan => ({ ...plan, argv: [plan.argv[0]!, path.join(ROOT, 'test/python/without_syscalls.py'), groups, ...plan.argv] });
+
 /** Starts the runner with a plan for a trivial service, changed by `edit`; returns how it ended. */
 async function runPlan(t: TestContext, edit: (plan: LaunchPlan) => LaunchPlan, body = 'command: print("ran")\n') {
   const { file } = await writeService(t, `${HEADER}stderr: !fd stderr\n${body}`);
@@ -98,7 +101,7 @@ describe('the runner process', () => {
       t.skip('the Landlock-less stand-in kernel is a seccomp filter for x86_64 and aarch64 only');
       return;
     }
-    const withoutLandlock = (plan: LaunchPlan): LaunchPlan => ({ ...plan, argv: [plan.argv[0]!, path.join(ROOT, 'test/python/without_landlock.py'), ...plan.argv] });
+    const withoutLandlock = without('landlock');
     const strict = await runPlan(t, withoutLandlock);
     assert.equal(strict.code, 127);
     assert.equal(strict.stdout, '');
@@ -108,6 +111,26 @@ describe('the runner process', () => {
     assert.equal(bestEffort.code, 0, bestEffort.stderr);
     assert.equal(bestEffort.stdout, 'ran\n');
     assert.match(bestEffort.stderr, /^sandbox: netns, no_new_privs, pdeathsig; missing: landlock \(Function not implemented\)\n$/);
+  });
+
+  test('where no network namespace can be made, a seccomp filter refuses new inet sockets', async (t) => {
+    if (!['x64', 'arm64'].includes(process.arch)) {
+      t.skip('the namespace-less stand-in kernel is a seccomp filter for x86_64 and aarch64 only');
+      return;
+    }
+    const code = `import socket
+for family, kind in ((socket.AF_INET, socket.SOCK_DGRAM), (socket.AF_INET6, socket.SOCK_DGRAM), (socket.AF_INET, socket.SOCK_STREAM)):
+    try:
+        socket.socket(family, kind)
+        print('ALLOWED')
+    except OSError as e:
+        print('denied', e.errno)
+socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+print('unix ok')`;
+    const r = await runPlan(t, without('unshare'), `path: [!file {path: /usr/local/x86_64-unknown-cloudabi/lib/python3.6}]\ncommand: |\n${code.split('\n').map((l) => `  ${l}`).join('\n')}\n`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'denied 13\ndenied 13\ndenied 13\nunix ok\n');
+    assert.match(r.stderr, /^sandbox: landlock abi \d+ \(fs, tcp, scope\), seccomp \(no new inet sockets\), no_new_privs, pdeathsig\n/);
   });
 
   test('the environment is exactly supervise.env, and the daemon pid is checked', async (t) => {

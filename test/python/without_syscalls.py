@@ -1,15 +1,20 @@
-"""Runs a command on a kernel that looks as if it had no Landlock: a seccomp filter answers
-ENOSYS to the three Landlock system calls, and the filter survives exec. x86_64 and aarch64.
+"""Runs a command on a kernel that looks as if it lacked some system calls: a seccomp filter
+answers ENOSYS to them, and the filter survives exec. x86_64 and aarch64.
 
-Usage: without_landlock.py PROGRAM ARGS...
+Usage: without_syscalls.py GROUP[,GROUP...] PROGRAM ARGS...
+Groups: landlock (the three Landlock calls), unshare (no new namespaces).
 """
 
 import ctypes
 import os
 import sys
 
-ARCH = {'x86_64': 0xC000003E, 'aarch64': 0xC00000B7}[os.uname().machine]
-LANDLOCK_CALLS = (444, 445, 446)
+MACHINE = os.uname().machine
+ARCH = {'x86_64': 0xC000003E, 'aarch64': 0xC00000B7}[MACHINE]
+GROUPS = {
+    'landlock': (444, 445, 446),
+    'unshare': {'x86_64': (272,), 'aarch64': (97,)}[MACHINE],
+}
 ENOSYS = 38
 
 
@@ -21,10 +26,10 @@ class SockFprog(ctypes.Structure):
     _fields_ = [('len', ctypes.c_ushort), ('filter', ctypes.POINTER(SockFilter))]
 
 
+calls = [nr for group in sys.argv[1].split(',') for nr in GROUPS[group]]
 program = [(0x20, 0, 0, 4), (0x15, 1, 0, ARCH), (0x06, 0, 0, 0x7FFF0000), (0x20, 0, 0, 0)]
-for i, nr in enumerate(LANDLOCK_CALLS):
-    left = len(LANDLOCK_CALLS) - i
-    program.append((0x15, left, 0, nr))
+for i, nr in enumerate(calls):
+    program.append((0x15, len(calls) - i, 0, nr))
 program += [(0x06, 0, 0, 0x7FFF0000), (0x06, 0, 0, 0x00050000 | ENOSYS)]
 
 libc = ctypes.CDLL(None, use_errno=True)
@@ -34,4 +39,4 @@ filters = (SockFilter * len(program))(*[SockFilter(*ins) for ins in program])
 prog = SockFprog(len(program), filters)
 if libc.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0:
     sys.exit('prctl(PR_SET_SECCOMP) failed: %s' % os.strerror(ctypes.get_errno()))
-os.execv(sys.argv[1], sys.argv[1:])
+os.execv(sys.argv[2], sys.argv[2:])

@@ -4,6 +4,8 @@ import { Command } from 'commander';
 import { defaultConfigPath } from '../config/daemon-config.js';
 import { loadConfig, relativeToCwd } from '../config/load.js';
 import { checkJson, formatCheckText } from './check-report.js';
+import { Daemon, describeStartFailure } from '../daemon/daemon.js';
+import { createLogger, type LogFormat } from '../daemon/logger.js';
 import { VERSION } from '../version.js';
 
 const program = new Command();
@@ -22,6 +24,34 @@ program
     if (opts.json) process.stdout.write(JSON.stringify(checkJson(result, relativeToCwd), null, 2) + '\n');
     else process.stdout.write(formatCheckText(result, relativeToCwd));
     process.exitCode = result.ok ? 0 : 1;
+  });
+
+program
+  .command('run', { isDefault: true })
+  .description('run the daemon in the foreground (rc.d and systemd do the daemonising)')
+  .option('-c, --config <file>', 'daemon config file', defaultConfigPath(process.platform))
+  .option('--log-format <format>', 'json (pino) or pretty', 'json')
+  .option('--log-level <level>', 'overrides log_level from the config')
+  .action(async (opts: { config: string; logFormat: string; logLevel?: string }) => {
+    if (opts.logFormat !== 'json' && opts.logFormat !== 'pretty') {
+      process.stderr.write(`sockvisord: --log-format must be json or pretty, not ${opts.logFormat}\n`);
+      process.exit(2);
+    }
+    const logger = createLogger(opts.logFormat as LogFormat, (opts.logLevel ?? 'info') as 'info');
+    let daemon: Daemon;
+    try {
+      daemon = await Daemon.start({ configFile: opts.config, logger });
+    } catch (e) {
+      process.stderr.write(`sockvisord: not started:\n${describeStartFailure(e)}\n`);
+      process.exit(1);
+    }
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'shutdown requested');
+      void daemon.shutdown().then(() => process.exit(0));
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => void daemon.reread());
   });
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,75 @@
+/**
+ * Collects one output stream (stdout or stderr) of every replica of a service into its log file,
+ * line by line. When the disk falls behind, the readers are paused, so the pipes fill and the
+ * children block in write(): nothing is dropped and nothing buffers without bound.
+ */
+import type { Readable } from 'node:stream';
+import { LineSplitter } from './line-splitter.js';
+import type { LogFile } from './log-file.js';
+
+export interface LogSinkOptions {
+  /** Pause the readers above this many queued bytes... */
+  readonly highWaterBytes?: number;
+  /** ...and resume below this many. */
+  readonly lowWaterBytes?: number;
+}
+
+export class LogSink {
+  private readonly sources = new Set<Readable>();
+  private queued = 0;
+  private paused = false;
+  private readonly high: number;
+  private readonly low: number;
+  private readonly lineListeners = new Set<(line: Buffer) => void>();
+
+  constructor(readonly file: LogFile, options: LogSinkOptions = {}) {
+    this.high = options.highWaterBytes ?? 1024 * 1024;
+    this.low = options.lowWaterBytes ?? this.high / 4;
+  }
+
+  /** Called with each line as it is logged, for the daemon's own log (the sandbox report). */
+  onLine(listener: (line: Buffer) => void): () => void {
+    this.lineListeners.add(listener);
+    return () => this.lineListeners.delete(listener);
+  }
+
+  /** Reads `stream` to its end; resolves when everything it wrote is in the file. */
+  attach(stream: Readable): Promise<void> {
+    const splitter = new LineSplitter();
+    this.sources.add(stream);
+    if (this.paused) stream.pause();
+    const writes: Promise<void>[] = [];
+    return new Promise((resolve) => {
+      stream.on('data', (data: Buffer) => writes.push(this.enqueue(splitter.push(data))));
+      stream.on('error', () => undefined);
+      stream.once('close', () => {
+        this.sources.delete(stream);
+        writes.push(this.enqueue(splitter.end()));
+        void Promise.all(writes).then(() => resolve());
+      });
+    });
+  }
+
+  private enqueue(lines: Buffer[]): Promise<void> {
+    if (lines.length === 0) return Promise.resolve();
+    const bytes = lines.reduce((n, l) => n + l.length, 0);
+    this.queued += bytes;
+    for (const line of lines) for (const listener of this.lineListeners) listener(line);
+    if (!this.paused && this.queued > this.high) {
+      this.paused = true;
+      for (const s of this.sources) s.pause();
+    }
+    return this.file.append(lines).then(
+      () => this.written(bytes),
+      () => this.written(bytes),
+    );
+  }
+
+  private written(bytes: number): void {
+    this.queued -= bytes;
+    if (this.paused && this.queued < this.low) {
+      this.paused = false;
+      for (const s of this.sources) s.resume();
+    }
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * A running service: its replicas (`web:0` ... `web:N-1`) on the same held sockets, their output
+ * logs, and the launch plan they all start from.
+ */
+import type { Logger } from 'pino';
+import type { ServiceSpec } from '../config/spec.js';
+import type { LogSink } from '../logs/log-sink.js';
+import type { SocketRegistry } from '../sockets/registry.js';
+import { launch, type LaunchedProcess } from './launch.js';
+import { planRunnerLaunch, type LaunchPlan } from './launch-plan.js';
+import { ProcessSlot, type SlotHost } from './process-slot.js';
+import type { SlotState } from './process-state.js';
+
+export interface ServiceDeps {
+  readonly registry: SocketRegistry;
+  readonly stdout: LogSink;
+  readonly stderr: LogSink;
+  readonly logger: Logger;
+  readonly daemonPid: number;
+}
+
+export class ServiceRuntime implements SlotHost {
+  readonly slots: ProcessSlot[] = [];
+  private plan: LaunchPlan | undefined;
+
+  constructor(
+    private currentSpec: ServiceSpec,
+    private readonly deps: ServiceDeps,
+  ) {
+    for (let i = 0; i < currentSpec.supervise.replicas; i++) this.slots.push(this.newSlot(i));
+  }
+
+  get spec(): ServiceSpec {
+    return this.currentSpec;
+  }
+
+  get name(): string {
+    return this.currentSpec.name;
+  }
+
+  start(): void {
+    for (const slot of this.slots) slot.start();
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.slots.map((slot) => slot.stop()));
+  }
+
+  private newSlot(index: number): ProcessSlot {
+    return new ProcessSlot(`${this.currentSpec.name}:${index}`, index, this.currentSpec.supervise, this);
+  }
+
+  async launch(slot: ProcessSlot): Promise<LaunchedProcess> {
+    this.plan ??= planRunnerLaunch(this.currentSpec, { daemonPid: this.deps.daemonPid });
+    const launched = await launch(this.plan, this.deps.registry);
+    this.reportSandbox(slot, launched);
+    void this.deps.stdout.attach(launched.stdout);
+    void this.deps.stderr.attach(launched.stderr);
+    return launched;
+  }
+
+  /** The runner's first stderr line says which sandbox layers it applied; the daemon logs it. */
+  private reportSandbox(slot: ProcessSlot, launched: LaunchedProcess): void {
+    let head = '';
+    const peek = (data: Buffer) => {
+      head += data.toString('utf8');
+      const nl = head.indexOf('\n');
+      if (nl === -1 && head.length < 4096) return;
+      launched.stderr.off('data', peek);
+      const line = nl === -1 ? head : head.slice(0, nl);
+      if (line.startsWith('sandbox: ')) this.deps.logger.info({ service: this.name, process: slot.name, pid: launched.pid, sandbox: line.slice(9) }, 'sandbox applied');
+    };
+    launched.stderr.on('data', peek);
+  }
+
+  changed(slot: ProcessSlot, before: SlotState): void {
+    const now = slot.state;
+    if (now.state === before.state) return;
+    this.deps.logger.info(
+      {
+        service: this.name, process: slot.name, from: before.state, to: now.state,
+        ...(now.pid !== undefined ? { pid: now.pid } : before.pid !== undefined ? { pid: before.pid } : {}),
+        ...(now.reason ? { reason: now.reason } : {}),
+        ...(now.lastExit && before.pid !== undefined && now.pid === undefined ? { exit: now.lastExit } : {}),
+      },
+      'state',
+    );
+  }
+}

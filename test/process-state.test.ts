@@ -664,7 +664,7 @@ describe('decide: events that do not apply leave the slot unchanged with no acti
     });
   }
 
-  test('a stray exit in BACKOFF does not cancel the pending backoff timer', { todo: 'decide() emits clearTimers here: the slot would stay in BACKOFF for ever' }, () => {
+  test('a stray exit in BACKOFF does not cancel the pending backoff timer', () => {
     const d = decide(reach('BACKOFF'), ev.exited(1, 99_999), defaultSupervise(), NEUTRAL);
     assert.ok(!d.actions.some((a) => a.type === 'clearTimers'), JSON.stringify(d.actions));
   });
@@ -708,5 +708,17 @@ describe('decide: invariants', () => {
       if (d.actions.some((a) => a.type === 'spawn')) assert.equal(next.state, 'STARTING');
       slot = next;
     }
+  });
+});
+
+describe('decide: a stop while the process is still being spawned', () => {
+  test('signals nothing until the process exists, then signals it and arms the stop timer', () => {
+    const s = defaultSupervise();
+    const starting = decide(INITIAL_SLOT, { type: 'start' }, s, () => 0.5).slot;
+    const stopping = decide(starting, { type: 'stop' }, s, () => 0.5);
+    assert.equal(stopping.slot.state, 'STOPPING');
+    assert.deepEqual(stopping.actions, [{ type: 'clearTimers' }]);
+    const spawned = decide(stopping.slot, { type: 'spawned', pid: 42, at: 1 }, s, () => 0.5);
+    assert.deepEqual(spawned.actions, [{ type: 'signal', signal: 'SIGTERM' }, { type: 'setTimer', timer: 'stop', ms: 10_000 }]);
   });
 });

@@ -100,6 +100,8 @@ export class ProcessSlot {
   }
 
   private async spawn(): Promise<void> {
+    // From here on, signals are for the new process, never for an old group number.
+    this.group = undefined;
     let launched: LaunchedProcess;
     try {
       launched = await this.host.launch(this);

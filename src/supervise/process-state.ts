@@ -80,6 +80,8 @@ export function decide(slot: SlotState, event: SlotEvent, sup: Supervise, random
       return unchanged(slot);
 
     case 'stop':
+      // Still being spawned: there is nothing to signal yet; `spawned` in STOPPING does it.
+      if (slot.state === 'STARTING' && slot.pid === undefined) return { slot: { ...slot, state: 'STOPPING' }, actions: [{ type: 'clearTimers' }] };
       if (slot.state === 'STARTING' || slot.state === 'RUNNING') {
         return {
           slot: { ...slot, state: 'STOPPING' },
@@ -136,7 +138,8 @@ export function decide(slot: SlotState, event: SlotEvent, sup: Supervise, random
         // A process that had started is restarted at once: it was serving, and clients wait.
         return { slot: { ...exited, state: 'STARTING', backoffLevel, reason: '' }, actions: [...cleanup, { type: 'spawn' }] };
       }
-      return { slot: exited, actions: cleanup };
+      // No process of ours was running (a late or stray exit): nothing changes.
+      return unchanged(slot);
     }
   }
 }

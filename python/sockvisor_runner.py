@@ -779,6 +779,7 @@ class LinuxSandbox(object):
 
     def seccomp(self):
         c = self.ctypes
+        self.prctl(PR_SET_NO_NEW_PRIVS, 1)
         program = seccomp_socket_filter(os.uname().machine)
         if program is None:
             self.report.missing.append('udp (no seccomp filter for %s)' % os.uname().machine)
@@ -797,13 +798,15 @@ class LinuxSandbox(object):
             return
         self.report.applied.append('seccomp (no new inet sockets)')
 
-    def apply(self):
-        self.parent_death_signal()
-        nnp = self.no_new_privs()
-        # The namespace comes first: creating one needs the file system (uid_map) and, without
-        # root, a user namespace, both of which Landlock would refuse afterwards.
+    def apply(self, run_as):
+        # The namespace comes first: creating one needs root or a user namespace, and the file
+        # system (uid_map), which Landlock refuses afterwards. The seccomp fallback needs
+        # no_new_privs, which seccomp() sets itself.
         self.network()
-        if nnp:
+        drop_privileges(run_as)
+        # After the credential change, which would clear the parent-death signal.
+        self.parent_death_signal()
+        if self.no_new_privs():
             self.landlock()
         else:
             self.report.missing.append('landlock (needs no_new_privs)')
@@ -904,7 +907,8 @@ class FreeBSDSandbox(object):
             return
         self.report.applied.append('capsicum')
 
-    def apply(self):
+    def apply(self, run_as):
+        drop_privileges(run_as)
         self.parent_death_signal()
         self.preload_modules()
         self.capsicum()
@@ -918,7 +922,7 @@ RUNNER_FILE = __file__
 
 
 def parse_args(argv):
-    options = {'daemon_pid': 0, 'sandbox': 'strict', 'stop_signal': 'SIGTERM', 'preload': [], 'lc_ctype_given': False, 'libraries': []}
+    options = {'daemon_pid': 0, 'sandbox': 'strict', 'stop_signal': 'SIGTERM', 'preload': [], 'lc_ctype_given': False, 'libraries': [], 'run_as': None}
     i = 0
     while i < len(argv):
         name = argv[i]
@@ -926,10 +930,12 @@ def parse_args(argv):
             options['lc_ctype_given'] = True
             i += 1
             continue
-        if name in ('--daemon-pid', '--sandbox', '--stop-signal', '--preload', '--library') and i + 1 < len(argv):
+        if name in ('--daemon-pid', '--sandbox', '--stop-signal', '--preload', '--library', '--run-as') and i + 1 < len(argv):
             value = argv[i + 1]
             i += 2
-            if name == '--library':
+            if name == '--run-as':
+                options['run_as'] = parse_run_as(value)
+            elif name == '--library':
                 options['libraries'].append(value)
             elif name == '--daemon-pid':
                 options['daemon_pid'] = int(value)
@@ -944,6 +950,31 @@ def parse_args(argv):
         else:
             raise RunnerError('unknown runner argument %r' % name)
     return options
+
+
+def parse_run_as(text):
+    """`uid:gid:g1,g2`; a uid or gid of -1 keeps the current one."""
+    try:
+        uid, gid, groups = text.split(':')
+        return int(uid), int(gid), [int(g) for g in groups.split(',') if g]
+    except ValueError:
+        raise RunnerError('--run-as must be uid:gid:groups, not %r' % text)
+
+
+def drop_privileges(run_as):
+    """Becomes the service's user, with its supplementary groups, as login(1) would."""
+    if run_as is None:
+        return
+    uid, gid, groups = run_as
+    try:
+        if os.geteuid() == 0:
+            os.setgroups(groups if groups else ([gid] if gid >= 0 else []))
+        if gid >= 0:
+            os.setgid(gid)
+        if uid >= 0:
+            os.setuid(uid)
+    except OSError as e:
+        raise RunnerError('cannot switch to uid %d gid %d: %s' % (uid, gid, e.strerror))
 
 
 def read_argdata():
@@ -964,6 +995,7 @@ def apply_sandbox(options, document, objects):
     report = SandboxReport()
     mode = options['sandbox']
     if mode == 'off':
+        drop_privileges(options['run_as'])
         return report
     dir_fds = sorted(fd for fd in objects.values() if isinstance(fd, int))
     if sys.platform.startswith('linux'):
@@ -973,10 +1005,11 @@ def apply_sandbox(options, document, objects):
                 __import__(name)
             except ImportError as e:
                 raise RunnerError('preload: %s: %s' % (name, e))
-        LinuxSandbox(options['daemon_pid'], dir_fds, options['libraries'], report).apply()
+        LinuxSandbox(options['daemon_pid'], dir_fds, options['libraries'], report).apply(options['run_as'])
     elif sys.platform.startswith('freebsd'):
-        FreeBSDSandbox(options['daemon_pid'], options['preload'], report).apply()
+        FreeBSDSandbox(options['daemon_pid'], options['preload'], report).apply(options['run_as'])
     else:
+        drop_privileges(options['run_as'])
         report.missing.append('a sandbox for %s' % sys.platform)
     sandbox_verdict(mode, report)
     return report

@@ -67,7 +67,9 @@ export class Daemon {
     const config = loaded.config;
     this.pidfile = await acquirePidfile(config.pidfile);
     this.control = await listenControlSocket(config.control.socket, config.control.mode, (socket) => {
-      // The control protocol arrives with sockvisorctl; until then, say so and hang up.
+      // The control protocol arrives with sockvisorctl; until then, say so and hang up. A peer
+      // that is already gone (a second daemon's probe) must not take the daemon down.
+      socket.on('error', () => undefined);
       socket.end(JSON.stringify({ v: 1, ok: false, error: 'this daemon has no control commands yet' }) + '\n');
     });
     await fs.mkdir(config.logs.dir, { recursive: true });

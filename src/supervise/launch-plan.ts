@@ -87,6 +87,9 @@ export function planRunnerLaunch(spec: ServiceSpec, options: RunnerOptions): Lau
     // Lets the runner undo CPython's C-locale coercion, which adds LC_CTYPE to an empty environment.
     ...('LC_CTYPE' in sup.env ? ['--lc-ctype-given'] : []),
     ...spec.libraries.flatMap((file) => ['--library', file]),
+    // The runner drops privileges itself, after making its network namespace and before the
+    // lock-down, and keeps the user's supplementary groups (Node's spawn would drop them).
+    ...(spec.runAs ? ['--run-as', `${spec.runAs.uid}:${spec.runAs.gid}:${spec.runAs.groups.join(',')}`] : []),
   ];
   return { argv, env: { ...sup.env }, cwd: sup.directory, ...argdataWithFdTable(spec) };
 }

@@ -175,7 +175,9 @@ class FreeBSDPreloadPlan(unittest.TestCase):
 class Arguments(unittest.TestCase):
     def test_parse_args(self):
         options = runner.parse_args(['--daemon-pid', '42', '--sandbox', 'best-effort', '--stop-signal', 'SIGINT', '--preload', '_ssl,_hashlib'])
-        self.assertEqual(options, {'daemon_pid': 42, 'sandbox': 'best-effort', 'stop_signal': 'SIGINT', 'preload': ['_ssl', '_hashlib'], 'lc_ctype_given': False, 'libraries': []})
+        self.assertEqual(options, {'daemon_pid': 42, 'sandbox': 'best-effort', 'stop_signal': 'SIGINT', 'preload': ['_ssl', '_hashlib'], 'lc_ctype_given': False, 'libraries': [], 'run_as': None})
+        self.assertEqual(runner.parse_args(['--run-as', '65534:65534:65534,27'])['run_as'], (65534, 65534, [65534, 27]))
+        self.assertEqual(runner.parse_args(['--run-as', '-1:80:'])['run_as'], (-1, 80, []))
         self.assertEqual(runner.parse_args(['--library', '/a.so', '--library', '/b.so'])['libraries'], ['/a.so', '/b.so'])
         self.assertTrue(runner.parse_args(['--lc-ctype-given'])['lc_ctype_given'])
         with self.assertRaises(runner.RunnerError):

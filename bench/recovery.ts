@@ -1,0 +1,570 @@
+/**
+ * Crash-to-served time: SIGKILL the process serving the demo web.yaml, then keep opening new
+ * connections with `GET /` until one gets the complete response. sockvisord (the service on a held
+ * socket, start_seconds 0.1) side by side with Debian's supervisord (`supervisor` package; installed
+ * with apt-get when `supervisord` is missing) running the same server as a plain program that binds
+ * its own socket (bench/recovery/server.py), on the same real interpreter. The two run one after the
+ * other, never at once. Targets: sockvisord p50 at most 60 ms, at least 15 times faster than
+ * supervisord (p50), and no refused connection.
+ *
+ *   npm run build && npm run bench:recovery [-- --kills N]
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { accessSync, constants as fsConstants, readFileSync, rmSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
+const DEMO_WEB = fileURLToPath(new URL('../../etc/demo/sockvisor.d/web.yaml', import.meta.url));
+const SERVER_PY = fileURLToPath(new URL('../../bench/recovery/server.py', import.meta.url));
+const HOST = '127.0.0.1';
+const REQUEST = `GET / HTTP/1.0\r\nHost: ${HOST}\r\n\r\n`;
+const EXPECTED = 'It works!';
+/** Per attempt: a connection that waits in a backlog is waiting, not failing, for this long. */
+const ATTEMPT_TIMEOUT_MS = 1000;
+/** Pause after a failed attempt before the next one. */
+const RETRY_GAP_MS = 2;
+/** For the service to answer after a kill, and for any expected log line. */
+const DEADLINE_MS = 10_000;
+const TARGET_P50_MS = 60;
+const TARGET_RATIO = 15;
+
+// ---------------------------------------------------------------------------------------------
+// Cleanup bookkeeping: every process this bench starts, so that every way out stops it.
+
+/** Supervisor processes (sockvisord, supervisord) still alive. */
+const liveSupervisors = new Set<ChildProcess>();
+/** The server process each side is running now, with a string its command line must contain. */
+const liveServers = new Map<string, { pid: number; marker: string }>();
+
+function tryKill(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** Whether pid still runs a command line containing marker, so a reused pid is never signalled. */
+function isOurs(pid: number, marker: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').includes(marker);
+  } catch {
+    return false;
+  }
+}
+
+/** The server's process group (both supervisors start each server as a group leader) and the server. */
+function killServer(side: string): void {
+  const server = liveServers.get(side);
+  if (server === undefined) return;
+  if (isOurs(server.pid, server.marker)) {
+    tryKill(-server.pid);
+    tryKill(server.pid);
+  }
+  liveServers.delete(side);
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------------------------------------
+// Output of a supervisor, line by line, with waits for a line that matches.
+
+class LineLog<T> extends EventEmitter {
+  readonly entries: T[] = [];
+  private tail = '';
+
+  constructor(streams: readonly Readable[], private readonly parse: (line: string) => T | undefined, readonly raw: string[] = []) {
+    super();
+    for (const stream of streams) {
+      stream.setEncoding('utf8');
+      let partial = '';
+      stream.on('data', (chunk: string) => {
+        partial += chunk;
+        let nl: number;
+        while ((nl = partial.indexOf('\n')) !== -1) {
+          this.add(partial.slice(0, nl));
+          partial = partial.slice(nl + 1);
+        }
+      });
+      stream.on('end', () => {
+        if (partial) this.add(partial);
+        partial = '';
+      });
+    }
+  }
+
+  private add(line: string): void {
+    this.raw.push(line);
+    this.tail = line;
+    const entry = this.parse(line);
+    if (entry === undefined) return;
+    this.entries.push(entry);
+    this.emit('entry');
+  }
+
+  /** The first entry at index `from` or later that matches; its index comes with it. */
+  waitFor(from: number, test: (e: T) => boolean, what: string, exited?: Promise<unknown>): Promise<{ entry: T; index: number }> {
+    const found = new Promise<{ entry: T; index: number }>((resolve, reject) => {
+      const scan = () => {
+        for (let i = from; i < this.entries.length; i++) {
+          if (test(this.entries[i]!)) {
+            this.off('entry', scan);
+            resolve({ entry: this.entries[i]!, index: i });
+            return;
+          }
+        }
+        from = this.entries.length;
+      };
+      this.on('entry', scan);
+      scan();
+      exited?.then(() => {
+        this.off('entry', scan);
+        reject(new Error(`the supervisor exited while waiting for ${what}; last output line: ${this.tail || '(none)'}`));
+      });
+    });
+    return withTimeout(found, DEADLINE_MS, what);
+  }
+
+  /** The last lines of output, for an error message. */
+  last(n: number): string {
+    return this.raw.slice(-n).join('\n') || '(no output)';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client: one GET per new connection, and the loop that runs after each kill.
+
+type Attempt = { readonly ok: true } | { readonly ok: false; readonly code: string };
+
+function attempt(port: number): Promise<Attempt> {
+  return new Promise((resolve) => {
+    let response = '';
+    let done = false;
+    const socket = net.connect({ host: HOST, port });
+    const finish = (result: Attempt) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(result);
+    };
+    const timer = setTimeout(() => finish({ ok: false, code: 'TIMEOUT' }), ATTEMPT_TIMEOUT_MS);
+    socket.setNoDelay(true);
+    socket.once('connect', () => socket.write(REQUEST));
+    socket.on('data', (d: Buffer) => (response += d.toString('latin1')));
+    socket.once('end', () => {
+      if (/^HTTP\/1\.[01] 200 /.test(response) && response.includes(EXPECTED)) finish({ ok: true });
+      else finish({ ok: false, code: response === '' ? 'EMPTY' : 'BAD_RESPONSE' });
+    });
+    socket.once('close', () => finish({ ok: false, code: 'CLOSED' }));
+    socket.once('error', (e: NodeJS.ErrnoException) => finish({ ok: false, code: e.code ?? e.message }));
+  });
+}
+
+interface Recovery {
+  /** From just before the kill to the end of the first complete response. */
+  readonly ms: number;
+  readonly refused: number;
+  /** Failed attempts other than ECONNREFUSED, by error code. */
+  readonly other: Readonly<Record<string, number>>;
+  readonly attempts: number;
+}
+
+/** Tries until one attempt is served; start is the performance.now() the clock runs from. */
+async function untilServed(port: number, start: number, what: string): Promise<Recovery> {
+  let refused = 0;
+  let attempts = 0;
+  const other: Record<string, number> = {};
+  for (;;) {
+    attempts++;
+    const result = await attempt(port);
+    if (result.ok) return { ms: performance.now() - start, refused, other, attempts };
+    if (result.code === 'ECONNREFUSED') refused++;
+    else other[result.code] = (other[result.code] ?? 0) + 1;
+    if (performance.now() - start > DEADLINE_MS) {
+      const errors = [`${refused} ECONNREFUSED`, ...Object.entries(other).map(([c, n]) => `${n} ${c}`)].join(', ');
+      throw new Error(`${what}: not served within ${DEADLINE_MS} ms of the kill (${attempts} attempts: ${errors})`);
+    }
+    await sleep(RETRY_GAP_MS);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The two sides.
+
+interface SideResult {
+  readonly recoveries: Recovery[];
+  /** Anything the supervisor did besides the expected restart, one line each. */
+  readonly notes: string[];
+}
+
+interface StateLine {
+  readonly msg: string;
+  readonly time: number;
+  readonly service?: string;
+  readonly from?: string;
+  readonly to?: string;
+  readonly pid?: number;
+  readonly reason?: string;
+  readonly sockets?: { key: string; address: string; type: string }[];
+  readonly [key: string]: unknown;
+}
+
+function exitOf(child: ChildProcess): Promise<void> {
+  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/** SIGTERM, a grace period for the supervisor's own orderly stop, then SIGKILL. */
+async function stopSupervisor(child: ChildProcess, side: string): Promise<string | undefined> {
+  let problem: string | undefined;
+  const exited = exitOf(child);
+  if (child.exitCode === null && child.signalCode === null) {
+    tryKill(child.pid!, 'SIGTERM');
+    try {
+      await withTimeout(exited, 15_000, `${side} exit after SIGTERM`);
+    } catch (e) {
+      problem = (e as Error).message;
+      tryKill(child.pid!);
+      await withTimeout(exited, 5000, `${side} exit after SIGKILL`).catch(() => undefined);
+    }
+  }
+  liveSupervisors.delete(child);
+  // The supervisor stops its server; this only catches one it left behind.
+  const server = liveServers.get(side);
+  if (server !== undefined && isOurs(server.pid, server.marker)) problem ??= `${side} left its server (pid ${server.pid}) running`;
+  killServer(side);
+  return problem;
+}
+
+async function runSockvisord(root: string, python: string, kills: number): Promise<SideResult & { sandbox: string; exitMs: number[] }> {
+  const dir = path.join(root, 'sockvisord');
+  await fs.mkdir(path.join(dir, 'sockvisor.d'), { recursive: true });
+  const configFile = path.join(dir, 'sockvisor.yaml');
+  await fs.writeFile(configFile, [
+    'services: sockvisor.d',
+    `python: ${python}`,
+    'control:',
+    `  socket: ${path.join(dir, 'sockvisor.sock')}`,
+    `pidfile: ${path.join(dir, 'sockvisord.pid')}`,
+    'logs:',
+    `  dir: ${path.join(dir, 'logs')}`,
+    'log_level: info',
+    'watch: false',
+    '',
+  ].join('\n'));
+  const demo = await fs.readFile(DEMO_WEB, 'utf8');
+  const bind = /my_socket: !socket \{bind: [^}]*\}/;
+  if (!bind.test(demo)) throw new Error(`${DEMO_WEB}: no "my_socket: !socket {bind: ...}" line to give the address`);
+  if (!/^supervise:\n/m.test(demo)) throw new Error(`${DEMO_WEB}: no top-level "supervise:" block to add start_seconds to`);
+  const service = demo.replace(bind, `my_socket: !socket {bind: ${HOST}:0}`).replace(/^supervise:\n/m, 'supervise:\n  start_seconds: 0.1\n');
+  await fs.writeFile(path.join(dir, 'sockvisor.d', 'web.yaml'), service);
+
+  const daemon = spawn(process.execPath, [DAEMON, 'run', '-c', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  liveSupervisors.add(daemon);
+  const exited = exitOf(daemon);
+  const stderr: string[] = [];
+  const log = new LineLog<StateLine>([daemon.stdout!], (line) => {
+    try {
+      // A state line carries the daemon's pid and then the process's under the same key; the last wins.
+      return JSON.parse(line) as StateLine;
+    } catch {
+      return undefined;
+    }
+  });
+  new LineLog([daemon.stderr!], () => undefined, stderr);
+  const notes: string[] = [];
+  const recoveries: Recovery[] = [];
+  const exitMs: number[] = [];
+  let sandbox = 'unknown';
+  try {
+    const loaded = await log.waitFor(0, (e) => e.msg === 'service loaded' && e.service === 'web', 'the "service loaded" line', exited);
+    const address = loaded.entry.sockets?.[0]?.address ?? '';
+    const port = Number(address.slice(address.lastIndexOf(':') + 1));
+    if (!Number.isInteger(port) || port <= 0) throw new Error(`sockvisord: no port in ${JSON.stringify(loaded.entry.sockets)}`);
+    const isRunning = (e: StateLine, not?: number) => e.msg === 'state' && e.service === 'web' && e.to === 'RUNNING' && e.pid !== daemon.pid && e.pid !== not;
+    let running = await log.waitFor(loaded.index, (e) => isRunning(e), 'the first RUNNING state line', exited);
+    const marker = `--daemon-pid ${daemon.pid}`;
+    liveServers.set('sockvisord', { pid: running.entry.pid!, marker });
+    await untilServed(port, performance.now(), 'sockvisord before the first kill');
+    const sandboxLine = log.entries.find((e) => e.msg === 'sandbox applied');
+    if (typeof sandboxLine?.['sandbox'] === 'string') sandbox = sandboxLine['sandbox'];
+
+    for (let k = 1; k <= kills; k++) {
+      const pid = running.entry.pid!;
+      const mark = log.entries.length;
+      const killedAt = Date.now();
+      const start = performance.now();
+      process.kill(pid, 'SIGKILL');
+      recoveries.push(await untilServed(port, start, `sockvisord kill ${k} (pid ${pid})`));
+      running = await log.waitFor(mark, (e) => isRunning(e, pid), `sockvisord kill ${k}: RUNNING with a new pid`, exited);
+      liveServers.set('sockvisord', { pid: running.entry.pid!, marker });
+      // Expected: RUNNING -> STARTING (the exit, restarted at once), then STARTING -> RUNNING.
+      const states = log.entries.slice(mark, running.index + 1).filter((e) => e.msg === 'state' && e.service === 'web');
+      const seen = states.map((e) => `${e.from}->${e.to}`).join(', ');
+      if (seen !== 'RUNNING->STARTING, STARTING->RUNNING') notes.push(`kill ${k}: states ${seen}`);
+      const exitLine = states.find((e) => e.from === 'RUNNING');
+      if (exitLine !== undefined) exitMs.push(exitLine.time - killedAt);
+      for (const e of log.entries.slice(mark, running.index + 1)) if (e['level'] !== undefined && Number(e['level']) >= 40) notes.push(`kill ${k}: ${JSON.stringify(e)}`);
+    }
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\nsockvisord stdout (last lines):\n${log.last(10)}\nsockvisord stderr:\n${stderr.join('\n') || '(empty)'}`);
+  } finally {
+    const problem = await stopSupervisor(daemon, 'sockvisord');
+    if (problem !== undefined) notes.push(`stop: ${problem}`);
+  }
+  return { recoveries, notes, sandbox, exitMs };
+}
+
+function findOnPath(name: string): string | undefined {
+  for (const dir of (process.env['PATH'] ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const file = path.join(dir, name);
+    try {
+      accessSync(file, fsConstants.X_OK);
+      return file;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/** supervisord from PATH, installing Debian's `supervisor` package first when it is missing. */
+function ensureSupervisord(): { supervisord: string; version: string } {
+  let supervisord = findOnPath('supervisord');
+  if (supervisord === undefined) {
+    if (process.getuid?.() !== 0) throw new Error('supervisord is not installed and this is not root: run apt-get install -y supervisor');
+    console.error('supervisord not found: installing Debian\'s supervisor package (apt-get install -y supervisor) ...');
+    // apt's own output goes to stderr, so stdout stays the bench's report.
+    const apt = (args: string[]) => spawnSync('apt-get', args, { stdio: ['ignore', 2, 2], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    let install = apt(['install', '-y', 'supervisor']);
+    if (install.status !== 0) {
+      // Usually a container whose package lists were never fetched.
+      const update = apt(['update']);
+      if (update.status !== 0) throw new Error(`apt-get update failed (${update.error?.message ?? `exit ${update.status}`})`);
+      install = apt(['install', '-y', 'supervisor']);
+    }
+    if (install.status !== 0) throw new Error(`apt-get install -y supervisor failed (${install.error?.message ?? `exit ${install.status}`})`);
+    supervisord = findOnPath('supervisord') ?? ['/usr/bin/supervisord', '/usr/local/bin/supervisord'].find((f) => {
+      try {
+        accessSync(f, fsConstants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    });
+    if (supervisord === undefined) throw new Error('supervisor was installed but no supervisord is on PATH');
+  }
+  const v = spawnSync(supervisord, ['--version'], { encoding: 'utf8' });
+  return { supervisord, version: v.status === 0 ? v.stdout.trim() : 'unknown version' };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, HOST, () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+interface SupervisordLine {
+  readonly text: string;
+  readonly spawnedPid?: number;
+  readonly runningState?: boolean;
+}
+
+async function runSupervisord(root: string, python: string, supervisord: string, kills: number): Promise<SideResult> {
+  const dir = path.join(root, 'supervisord');
+  await fs.mkdir(path.join(dir, 'logs'), { recursive: true });
+  const port = await freePort();
+  const configFile = path.join(dir, 'supervisord.conf');
+  await fs.writeFile(configFile, [
+    '[unix_http_server]',
+    `file=${path.join(dir, 'supervisor.sock')}`,
+    'chmod=0700',
+    '',
+    '[supervisord]',
+    'nodaemon=true',
+    `logfile=${path.join(dir, 'supervisord.log')}`,
+    `pidfile=${path.join(dir, 'supervisord.pid')}`,
+    `childlogdir=${path.join(dir, 'logs')}`,
+    'loglevel=info',
+    // As root, saying so keeps supervisord from warning that it did not drop privileges.
+    ...(process.getuid?.() === 0 ? ['user=root'] : []),
+    '',
+    '[rpcinterface:supervisor]',
+    'supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface',
+    '',
+    '[supervisorctl]',
+    `serverurl=unix://${path.join(dir, 'supervisor.sock')}`,
+    '',
+    '[program:web]',
+    `command=${python} ${SERVER_PY} ${port}`,
+    'autostart=true',
+    'autorestart=true',
+    'startsecs=0',
+    'startretries=100',
+    'stopsignal=TERM',
+    'stopwaitsecs=5',
+    `stdout_logfile=${path.join(dir, 'logs', 'web.stdout.log')}`,
+    `stderr_logfile=${path.join(dir, 'logs', 'web.stderr.log')}`,
+    '',
+  ].join('\n'));
+
+  const daemon = spawn(supervisord, ['-c', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  liveSupervisors.add(daemon);
+  const exited = exitOf(daemon);
+  // With nodaemon=true, supervisord also writes its log to stdout.
+  const log = new LineLog<SupervisordLine>([daemon.stdout!, daemon.stderr!], (text) => {
+    const spawned = /spawned: 'web' with pid (\d+)/.exec(text);
+    return { text, ...(spawned ? { spawnedPid: Number(spawned[1]) } : {}), ...(/success: web entered RUNNING state/.test(text) ? { runningState: true } : {}) };
+  });
+  const notes: string[] = [];
+  const recoveries: Recovery[] = [];
+  const marker = `${SERVER_PY} ${port}`;
+  try {
+    let spawned = await log.waitFor(0, (e) => e.spawnedPid !== undefined, 'supervisord: "spawned: \'web\' with pid N"', exited);
+    liveServers.set('supervisord', { pid: spawned.entry.spawnedPid!, marker });
+    await log.waitFor(spawned.index, (e) => e.runningState === true, 'supervisord: web entered RUNNING', exited);
+    await untilServed(port, performance.now(), 'supervisord before the first kill');
+
+    for (let k = 1; k <= kills; k++) {
+      const pid = spawned.entry.spawnedPid!;
+      const mark = log.entries.length;
+      const start = performance.now();
+      process.kill(pid, 'SIGKILL');
+      recoveries.push(await untilServed(port, start, `supervisord kill ${k} (pid ${pid})`));
+      spawned = await log.waitFor(mark, (e) => e.spawnedPid !== undefined && e.spawnedPid !== pid, `supervisord kill ${k}: a new pid`, exited);
+      liveServers.set('supervisord', { pid: spawned.entry.spawnedPid!, marker });
+      await log.waitFor(spawned.index, (e) => e.runningState === true, `supervisord kill ${k}: web entered RUNNING`, exited);
+      for (const e of log.entries.slice(mark)) if (/ (CRIT|ERRO) /.test(e.text)) notes.push(`kill ${k}: ${e.text}`);
+    }
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\nsupervisord output (last lines):\n${log.last(10)}`);
+  } finally {
+    const problem = await stopSupervisor(daemon, 'supervisord');
+    if (problem !== undefined) notes.push(`stop: ${problem}`);
+  }
+  return { recoveries, notes };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report.
+
+/** Nearest-rank percentile: the smallest sample with at least q of all samples at or below it. */
+function percentile(samples: readonly number[], q: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!;
+}
+
+function summary(side: SideResult) {
+  const ms = side.recoveries.map((r) => r.ms);
+  const other: Record<string, number> = {};
+  for (const r of side.recoveries) for (const [code, n] of Object.entries(r.other)) other[code] = (other[code] ?? 0) + n;
+  return {
+    p50: percentile(ms, 0.5), p90: percentile(ms, 0.9), max: Math.max(...ms), min: Math.min(...ms),
+    refused: side.recoveries.reduce((n, r) => n + r.refused, 0),
+    otherTotal: Object.values(other).reduce((a, b) => a + b, 0),
+    other,
+    attempts: side.recoveries.reduce((n, r) => n + r.attempts, 0),
+  };
+}
+
+function realInterpreter(): { executable: string; version: string } {
+  const r = spawnSync('python3', ['-c', 'import sys,os;print(os.path.realpath(sys.executable));print(sys.version.split()[0])'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`python3 did not run: ${r.error?.message ?? r.stderr}`);
+  const [executable, version] = r.stdout.trim().split('\n');
+  if (!executable || !version) throw new Error(`python3 printed ${JSON.stringify(r.stdout)}`);
+  return { executable, version };
+}
+
+const { values } = parseArgs({ options: { kills: { type: 'string' } } });
+const kills = values.kills === undefined ? 20 : Number(values.kills);
+if (!Number.isInteger(kills) || kills < 1) {
+  console.error(`--kills expects a positive integer, got "${values.kills}"`);
+  process.exit(2);
+}
+
+const root = await fs.mkdtemp(path.join(os.tmpdir(), 'sockvisor-recovery-'));
+// An interrupted bench still leaves no supervisor, server or temp dir behind.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    for (const child of liveSupervisors) tryKill(child.pid!);
+    for (const side of [...liveServers.keys()]) killServer(side);
+    rmSync(root, { recursive: true, force: true });
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
+}
+try {
+  const python = realInterpreter();
+  const { supervisord, version: supervisordVersion } = ensureSupervisord();
+  const ours = await runSockvisord(root, python.executable, kills);
+  const theirs = await runSupervisord(root, python.executable, supervisord, kills);
+  const s = summary(ours);
+  const t = summary(theirs);
+
+  const cpus = os.cpus();
+  const command = values.kills === undefined ? 'npm run bench:recovery' : `npm run bench:recovery -- --kills ${kills}`;
+  console.log(`machine: ${cpus.length} cores, ${cpus[0]?.model.trim() ?? 'unknown CPU'}, Node ${process.version}, Python ${python.version}, ${os.type()} ${os.release()}`);
+  console.log(`command: ${command}  (${kills} kills each; sockvisord first, then supervisord, never at once)`);
+  console.log(`interpreter: ${python.executable} (both sides)`);
+  console.log(`sockvisord:  this checkout, etc/demo/sockvisor.d/web.yaml on a held ${HOST}:0 socket, supervise: {start_seconds: 0.1}; sandbox: ${ours.sandbox}`);
+  console.log(`supervisord: ${supervisordVersion} (${supervisord}), [program:web] ${path.basename(python.executable)} bench/recovery/server.py PORT (binds ${HOST}:PORT itself, SO_REUSEADDR), autorestart=true startsecs=0`);
+  console.log(`measured: SIGKILL to the serving process, then GET / on a new connection (${ATTEMPT_TIMEOUT_MS} ms timeout each, ${RETRY_GAP_MS} ms after a failure) until a complete 200 "${EXPECTED}"`);
+  console.log('          crash-to-served = the kill until the end of that response; the next kill waits for the supervisor to report the new pid');
+  console.log('');
+  const row = (cells: readonly string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(12) : c.padStart(11))).join('');
+  console.log(row(['', 'ms p50', 'ms p90', 'ms max', 'ms min', 'refused', 'other fail', 'attempts']));
+  for (const [name, x] of [['sockvisord', s], ['supervisord', t]] as const) {
+    console.log(row([name, x.p50.toFixed(1), x.p90.toFixed(1), x.max.toFixed(1), x.min.toFixed(1), String(x.refused), String(x.otherTotal), String(x.attempts)]));
+  }
+  for (const [name, x] of [['sockvisord', s], ['supervisord', t]] as const) {
+    if (x.otherTotal > 0) console.log(`${name} other failures: ${Object.entries(x.other).map(([c, n]) => `${n} ${c}`).join(', ')}`);
+  }
+  console.log('');
+  console.log(`sockvisord per kill (ms/refused): ${ours.recoveries.map((r) => `${r.ms.toFixed(0)}/${r.refused}`).join(' ')}`);
+  console.log(`supervisord per kill (ms/refused): ${theirs.recoveries.map((r) => `${r.ms.toFixed(0)}/${r.refused}`).join(' ')}`);
+  if (ours.exitMs.length > 0) {
+    console.log(`sockvisord: kill until its "RUNNING -> STARTING" line (exit seen, restart begun), p50 ${percentile(ours.exitMs, 0.5)} ms, max ${Math.max(...ours.exitMs)} ms (log clock, 1 ms resolution)`);
+  }
+  console.log('');
+  const ratio = t.p50 / s.p50;
+  const word = (pass: boolean) => (pass ? 'PASS' : 'OVER');
+  console.log(`sockvisord p50:                   ${s.p50.toFixed(1)} ms  ${word(s.p50 <= TARGET_P50_MS)} (target: at most ${TARGET_P50_MS} ms)`);
+  console.log(`ratio supervisord / sockvisord:   ${ratio.toFixed(1)}x (p50)  ${word(ratio >= TARGET_RATIO)} (target: at least ${TARGET_RATIO}x)`);
+  console.log(`sockvisord refused connections:   ${s.refused}  ${word(s.refused === 0)} (target: 0; supervisord: ${t.refused}; other failed attempts: sockvisord ${s.otherTotal}, supervisord ${t.otherTotal})`);
+  const notes = [...ours.notes.map((n) => `sockvisord ${n}`), ...theirs.notes.map((n) => `supervisord ${n}`)];
+  if (notes.length > 0) {
+    console.log('');
+    console.log('noticed:');
+    for (const n of notes) console.log(`  ${n}`);
+  }
+  console.log('');
+  console.log('percentiles are nearest-rank over all kills; p50 and p90 are measured samples');
+} catch (e) {
+  console.error(e instanceof Error ? `FAIL: ${e.message}` : e);
+  process.exitCode = 1;
+} finally {
+  for (const child of liveSupervisors) tryKill(child.pid!);
+  for (const side of [...liveServers.keys()]) killServer(side);
+  await fs.rm(root, { recursive: true, force: true });
+}

@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { alive, block, childrenOf, DaemonProcess, daemonFiles, eventually, HEADER, webService } from './helpers/daemon.js';
+import { exchange, portOf } from './helpers/sockets.js';
+
+const get = (port: number) => exchange({ host: '127.0.0.1', port }, 'GET / HTTP/1.0\r\n\r\n', 15_000);
+
+describe('supervision', () => {
+  test('crash recovery: 20 SIGKILLs, every connection opened during the gap is served, none refused', async (t) => {
+    const files = await daemonFiles(t, { web: webService('start_seconds: 0.1') });
+    const daemon = await DaemonProcess.start(t, files);
+    let running = await daemon.waitForState('web:0', 'RUNNING');
+    const port = portOf(daemon.address('web', 'args.listener'));
+    const pids = new Set<number>([running['pid'] as number]);
+    for (let kill = 0; kill < 20; kill++) {
+      const from = daemon.records.length;
+      process.kill(running['pid'] as number, 'SIGKILL');
+      // Straight into the gap: no process accepts now, the kernel queues these.
+      const during = Array.from({ length: 5 }, () => get(port));
+      const replies = await Promise.all(during);
+      running = await daemon.waitForState('web:0', 'RUNNING', from);
+      for (const reply of replies) assert.match(reply, /^HTTP\/1\.0 200 OK\r\n.*\r\n\r\npid \d+\n$/s);
+      assert.ok(!pids.has(running['pid'] as number), 'a new process');
+      pids.add(running['pid'] as number);
+      const restarted = daemon.states('web:0').slice(-2).map((r) => `${r['from']}>${r['to']}`);
+      assert.deepEqual(restarted, ['RUNNING>STARTING', 'STARTING>RUNNING'], 'restarted at once, with no backoff');
+    }
+    assert.equal(pids.size, 21);
+  });
+
+  test('early exits back off with growing delays, end FATAL, and leave other services alone; exit 0 ends EXITED', async (t) => {
+    const files = await daemonFiles(t, {
+      crashy: `${HEADER}supervise: {restart: on-failure, start_retries: 3, backoff: {initial: 100ms, factor: 2, jitter: 0}}\ncommand: raise SystemExit(3)\n`,
+      done: `${HEADER}supervise: {restart: on-failure}\ncommand: print('bye')\n`,
+      web: webService('start_seconds: 0.1'),
+    });
+    const daemon = await DaemonProcess.start(t, files);
+    const web = await daemon.waitForState('web:0', 'RUNNING');
+    const fatal = await daemon.waitForState('crashy:0', 'FATAL');
+    assert.equal(fatal['reason'], 'Exited too quickly (process log may have details)');
+    const states = daemon.states('crashy:0');
+    assert.deepEqual(states.map((r) => r['to']), ['STARTING', 'BACKOFF', 'STARTING', 'BACKOFF', 'STARTING', 'BACKOFF', 'STARTING', 'FATAL']);
+    const time = (r: Record<string, unknown>) => r['time'] as number;
+    const gaps = [1, 3, 5].map((i) => time(states[i + 1]!) - time(states[i]!));
+    t.diagnostic(`backoff gaps: ${gaps.join(', ')} ms`);
+    assert.ok(gaps[0]! >= 95 && gaps[1]! >= 195 && gaps[2]! >= 395, `delays 100, 200, 400 ms: ${gaps}`);
+    assert.ok(gaps[0]! < gaps[1]! && gaps[1]! < gaps[2]!, 'growing');
+    const done = await daemon.waitForState('done:0', 'EXITED');
+    assert.equal(done['reason'], 'exit status 0');
+    assert.deepEqual(daemon.states('web:0').map((r) => r['to']), ['STARTING', 'RUNNING'], 'the other service was never touched');
+    assert.match(await get(portOf(daemon.address('web', 'args.listener'))), new RegExp(`pid ${web['pid']}\\n$`));
+  });
+
+  test('stop escalation: a child that ignores the stop signal is killed with its grandchild after stop_timeout', async (t) => {
+    const files = await daemonFiles(t, {
+      stubborn: `${HEADER}supervise: {stop_timeout: 500ms, start_seconds: 0, sandbox: "off"}
+command: |
+${block(`
+import os, signal, sys, time
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+child = os.fork()
+if child == 0:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    while True:
+        time.sleep(1)
+print('grandchild', child, flush=True)
+while True:
+    time.sleep(1)
+`)}
+`,
+    });
+    const daemon = await DaemonProcess.start(t, files);
+    const running = await daemon.waitForState('stubborn:0', 'RUNNING');
+    const pid = running['pid'] as number;
+    const logFile = path.join(files.logsDir, 'stubborn.stdout.log');
+    await eventually(async () => /grandchild \d+/.test(await fs.readFile(logFile, 'utf8').catch(() => '')), 10_000, 'the grandchild is started');
+    const grandchild = Number(/grandchild (\d+)/.exec(await fs.readFile(logFile, 'utf8'))![1]);
+    assert.ok(await alive(grandchild));
+    const started = Date.now();
+    assert.deepEqual(await daemon.stop(), { code: 0, signal: null });
+    const took = Date.now() - started;
+    t.diagnostic(`stop took ${took} ms`);
+    assert.ok(took >= 450, `it waited for stop_timeout (${took} ms)`);
+    assert.equal(await alive(pid), false, 'the child is gone');
+    assert.equal(await alive(grandchild), false, 'the grandchild is gone');
+    const stopped = daemon.states('stubborn:0').at(-1)!;
+    assert.deepEqual([stopped['to'], (stopped['exit'] as { signal: string }).signal], ['STOPPED', 'SIGKILL']);
+  });
+
+  test('replicas: 4 processes share one socket; while one restarts the other three serve', async (t) => {
+    const files = await daemonFiles(t, { web: webService('start_seconds: 0.3, replicas: 4') });
+    const daemon = await DaemonProcess.start(t, files);
+    const running = await Promise.all([0, 1, 2, 3].map((i) => daemon.waitForState(`web:${i}`, 'RUNNING')));
+    const pids = running.map((r) => r['pid'] as number);
+    assert.equal(new Set(pids).size, 4);
+    const port = portOf(daemon.address('web', 'args.listener'));
+    const served = new Set<number>();
+    for (let i = 0; i < 400 && served.size < 4; i++) served.add(Number(/pid (\d+)/.exec(await get(port))![1]));
+    assert.deepEqual([...served].sort(), [...pids].sort(), 'all four replicas answered');
+
+    const from = daemon.records.length;
+    process.kill(pids[2]!, 'SIGKILL');
+    await daemon.waitForState('web:2', 'STARTING', from);
+    const whileRestarting = new Set<number>();
+    for (let i = 0; i < 30; i++) whileRestarting.add(Number(/pid (\d+)/.exec(await get(port))![1]));
+    assert.ok(![...whileRestarting].includes(pids[2]!));
+    const back = await daemon.waitForState('web:2', 'RUNNING', from);
+    assert.notEqual(back['pid'], pids[2]);
+    for (const i of [0, 1, 3]) assert.equal(daemon.states(`web:${i}`).length, 2, `web:${i} kept running`);
+  });
+
+  test('200 crash-restarts leave no zombie, the fd count as it was, and RSS within 10 %', async (t) => {
+    const dir = await fs.mkdtemp(path.join((await import('node:os')).tmpdir(), 'sockvisor-crash-'));
+    t.after(() => fs.rm(dir, { recursive: true, force: true }));
+    // Each run counts itself. Run 20 waits for the test to measure, runs 21 to 219 crash at once,
+    // and run 220 stays up, so both measurements see the same steady state: one live child.
+    const files = await daemonFiles(t, {
+      crash: `${HEADER}supervise: {restart: always, start_seconds: 0, sandbox: "off"}
+command: |
+${block(`
+import os, time
+with open(${JSON.stringify(path.join(dir, 'runs'))}, 'a') as f:
+    f.write('x')
+runs = os.path.getsize(${JSON.stringify(path.join(dir, 'runs'))})
+if runs == 20:
+    while not os.path.exists(${JSON.stringify(path.join(dir, 'measured'))}):
+        time.sleep(0.02)
+if runs >= 220:
+    while True:
+        time.sleep(1)
+raise SystemExit(1)
+`)}
+`,
+    });
+    const daemon = await DaemonProcess.start(t, files);
+    const runs = async () => (await fs.stat(path.join(dir, 'runs')).catch(() => ({ size: 0 }))).size;
+    const fdCount = async () => (await fs.readdir(`/proc/${daemon.pid}/fd`)).length;
+    const rss = async () => Number(/^VmRSS:\s+(\d+)/m.exec(await fs.readFile(`/proc/${daemon.pid}/status`, 'utf8'))![1]);
+    await eventually(async () => (await runs()) === 20, 60_000, 'run 20 is up');
+    const fdsBefore = await fdCount();
+    const rssBefore = await rss();
+    await fs.writeFile(path.join(dir, 'measured'), '');
+    await eventually(async () => (await runs()) >= 220, 180_000, '200 more crash-restarts');
+    await daemon.waitFor((r) => r.msg === 'state' && r['to'] === 'RUNNING' && daemon.states('crash:0').filter((s) => s['to'] === 'STARTING').length >= 220, 30_000);
+    const fdsAfter = await fdCount();
+    const rssAfter = await rss();
+    const children = await childrenOf(daemon.pid);
+    t.diagnostic(`daemon fds ${fdsBefore} -> ${fdsAfter}; RSS ${rssBefore} -> ${rssAfter} kB; children ${JSON.stringify(children)}`);
+    assert.deepEqual(children.filter((c) => c.state === 'Z'), [], 'no zombie');
+    assert.equal(children.length, 1);
+    assert.equal(fdsAfter, fdsBefore);
+    assert.ok(Math.abs(rssAfter - rssBefore) / rssBefore <= 0.1, `RSS ${rssBefore} -> ${rssAfter} kB`);
+  });
+});

@@ -38,20 +38,27 @@ program
       process.exit(2);
     }
     const logger = createLogger(opts.logFormat as LogFormat, (opts.logLevel ?? 'info') as 'info');
-    let daemon: Daemon;
+    // Signals are ours before anything starts, so none can hit a default action mid-start.
+    let daemon: Daemon | undefined;
+    let stopRequested = false;
+    const stop = (signal: string) => {
+      logger.info({ signal }, 'shutdown requested');
+      stopRequested = true;
+      if (daemon) void daemon.shutdown().then(() => process.exit(0));
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      if (daemon) void daemon.reread();
+      else logger.warn('SIGHUP while starting: ignored');
+    });
     try {
-      daemon = await Daemon.start({ configFile: opts.config, logger });
+      daemon = await Daemon.start({ configFile: opts.config, logger, logLevelFromCommandLine: opts.logLevel !== undefined });
     } catch (e) {
       process.stderr.write(`sockvisord: not started:\n${describeStartFailure(e)}\n`);
       process.exit(1);
     }
-    const stop = (signal: string) => {
-      logger.info({ signal }, 'shutdown requested');
-      void daemon.shutdown().then(() => process.exit(0));
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => void daemon.reread());
+    if (stopRequested) void daemon.shutdown().then(() => process.exit(0));
   });
 
 await program.parseAsync(process.argv);

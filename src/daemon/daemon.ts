@@ -27,6 +27,8 @@ export class ConfigErrors extends Error {
 export interface DaemonOptions {
   readonly configFile: string;
   readonly logger: Logger;
+  /** A --log-level given on the command line wins over the config's log_level. */
+  readonly logLevelFromCommandLine?: boolean;
 }
 
 export class Daemon {
@@ -53,6 +55,7 @@ export class Daemon {
     const loaded = await loadConfig({ configFile: options.configFile });
     for (const d of loaded.diagnostics) if (d.severity === 'warning') options.logger.warn({ file: d.pos.file, line: d.pos.line, col: d.pos.col }, d.message);
     if (!loaded.ok) throw new ConfigErrors(loaded.diagnostics);
+    if (!options.logLevelFromCommandLine) options.logger.level = loaded.config.logLevel;
     const daemon = new Daemon(loaded.config, options);
     try {
       await daemon.boot(loaded);
@@ -107,6 +110,9 @@ export class Daemon {
     this.stopping ??= (async () => {
       this.logger.info('stopping all services');
       await Promise.all([...this.services.values()].map((s) => s.stop()));
+      // Output still in the pipes belongs in the logs; a group that keeps a pipe open is killed
+      // by the stop, so this ends, but it is bounded all the same.
+      await Promise.race([Promise.all([...this.services.values()].map((s) => s.drained())), new Promise((r) => setTimeout(r, 10_000).unref())]);
       await this.release();
       this.logger.info('sockvisord stopped');
     })();

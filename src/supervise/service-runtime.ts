@@ -22,6 +22,7 @@ export interface ServiceDeps {
 export class ServiceRuntime implements SlotHost {
   readonly slots: ProcessSlot[] = [];
   private plan: LaunchPlan | undefined;
+  private readonly outputs = new Set<Promise<void>>();
 
   constructor(
     private currentSpec: ServiceSpec,
@@ -54,9 +55,22 @@ export class ServiceRuntime implements SlotHost {
     this.plan ??= planRunnerLaunch(this.currentSpec, { daemonPid: this.deps.daemonPid });
     const launched = await launch(this.plan, this.deps.registry);
     this.reportSandbox(slot, launched);
-    void this.deps.stdout.attach(launched.stdout);
-    void this.deps.stderr.attach(launched.stderr);
+    this.track(this.deps.stdout.attach(launched.stdout));
+    this.track(this.deps.stderr.attach(launched.stderr));
     return launched;
+  }
+
+  private track(output: Promise<void>): void {
+    this.outputs.add(output);
+    void output.then(() => this.outputs.delete(output));
+  }
+
+  /**
+   * Resolves once everything the service's processes wrote is in its log files. A process's exit
+   * comes before the end of its output, so a stop waits for this too.
+   */
+  async drained(): Promise<void> {
+    while (this.outputs.size > 0) await Promise.all([...this.outputs]);
   }
 
   /** The runner's first stderr line says which sandbox layers it applied; the daemon logs it. */

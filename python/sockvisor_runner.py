@@ -1,6 +1,7 @@
 """sockvisor's Python runner: CloudABI Python on stock CPython, locked in a sandbox.
 
-Started by sockvisord as ``PYTHON -I -S sockvisor_runner.py --daemon-pid PID --sandbox MODE ...``
+Started by sockvisord as ``PYTHON -I -S -c "<import this module; main()>" --daemon-pid PID ...``
+(imported, not run by path, so its bytecode is cached)
 with an empty environment and this fd layout:
 
     0      /dev/null

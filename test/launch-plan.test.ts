@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import { decodeArgdata } from '../src/argdata/decode.js';
 import type { HostFacts } from '../src/config/host-facts.js';
@@ -32,7 +33,8 @@ optimize:
 command: pass
 `), { daemonPid: 4242 });
     assert.deepEqual(plan.argv, [
-      '/usr/bin/python3.11', '-I', '-S', '-B', '-O', RUNNER_PATH,
+      '/usr/bin/python3.11', '-I', '-S', '-B', '-O',
+      '-c', `import sys; sys.path.insert(0, ${JSON.stringify(path.dirname(RUNNER_PATH))}); import sockvisor_runner; sockvisor_runner.main()`,
       '--daemon-pid', '4242', '--sandbox', 'best-effort', '--stop-signal', 'SIGINT', '--preload', '_ssl',
       '--library', '/usr/lib/x86_64-linux-gnu/libz.so.1.2.13',
     ]);

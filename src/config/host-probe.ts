@@ -6,6 +6,7 @@ import path from 'node:path';
 import { native } from '../sockets/native.js';
 import type { HostFacts, PathKind, UserFacts } from './host-facts.js';
 import type { PythonInfo } from './spec.js';
+import { runnerInvocation } from '../runner-path.js';
 
 export interface FactRequests {
   readonly paths: Iterable<string>;
@@ -81,7 +82,8 @@ async function probeHostName(host: string): Promise<readonly string[] | { error:
 export async function probeLibraries(python: string, runner: string, directories: readonly string[]): Promise<string[]> {
   if (process.platform !== 'linux' || directories.length === 0) return [];
   return new Promise((resolve) => {
-    execFile(python, ['-I', '-S', runner, '--probe-libraries', ...directories], { timeout: 20_000, env: {} }, (err, stdout) => {
+    // Run as the services run it, which also leaves the runner's bytecode cache for them.
+    execFile(python, ['-I', '-S', ...runnerInvocation(runner), '--probe-libraries', ...directories], { timeout: 20_000, env: {} }, (err, stdout) => {
       try {
         resolve(err ? [] : (JSON.parse(stdout) as string[]));
       } catch {

@@ -6,7 +6,7 @@ import type { LogLevel } from '../config/daemon-config.js';
 export type LogFormat = 'json' | 'pretty';
 
 const LEVEL_NAMES: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
-const OMIT = new Set(['level', 'time', 'pid', 'hostname', 'msg']);
+const OMIT = new Set(['level', 'time', 'msg']);
 
 /** One JSON record as a line of text: time, level, message, then key=value pairs. */
 export function prettyLine(json: string): string {
@@ -24,7 +24,8 @@ export function prettyLine(json: string): string {
 }
 
 export function createLogger(format: LogFormat, level: LogLevel, out: NodeJS.WritableStream = process.stdout): Logger {
-  const options = { level, base: { pid: process.pid } };
+  // No pid or hostname on every line: `pid` in a record is always a service process's.
+  const options = { level, base: undefined };
   if (format === 'json') return pino(options, pino.destination({ dest: 1, sync: true }));
   const pretty = new Writable({
     write(chunk: Buffer, _encoding, done) {

@@ -6,7 +6,7 @@ import { encodeArgdata } from '../argdata/encode.js';
 import { collectFds } from '../config/service.js';
 import type { ServiceSpec, SocketDecl } from '../config/spec.js';
 import type { FdValue } from '../config/values.js';
-import { RUNNER_PATH } from '../runner-path.js';
+import { RUNNER_PATH, runnerInvocation } from '../runner-path.js';
 
 /** Where one fd table entry comes from when the process starts. */
 export type FdSource =
@@ -81,7 +81,7 @@ export function planRunnerLaunch(spec: ServiceSpec, options: RunnerOptions): Lau
     .map((e) => (e.key.kind === 'str' ? FLAG_OPTIONS[e.key.value] : undefined))
     .filter((f): f is string => f !== undefined);
   const argv = [
-    spec.python.executable, '-I', '-S', ...flags, options.runnerPath ?? RUNNER_PATH,
+    spec.python.executable, '-I', '-S', ...flags, ...runnerInvocation(options.runnerPath),
     '--daemon-pid', String(options.daemonPid), '--sandbox', sup.sandbox, '--stop-signal', sup.stopSignal,
     ...(sup.preload.length > 0 ? ['--preload', sup.preload.join(',')] : []),
     // Lets the runner undo CPython's C-locale coercion, which adds LC_CTYPE to an empty environment.

@@ -489,15 +489,16 @@ function summary(side: SideResult) {
   };
 }
 
-function realInterpreter(): { executable: string; version: string } {
-  const r = spawnSync('python3', ['-c', 'import sys,os;print(os.path.realpath(sys.executable));print(sys.version.split()[0])'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`python3 did not run: ${r.error?.message ?? r.stderr}`);
+function realInterpreter(name: string): { executable: string; version: string } {
+  const r = spawnSync(name, ['-c', 'import sys,os;print(os.path.realpath(sys.executable));print(sys.version.split()[0])'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${name} did not run: ${r.error?.message ?? r.stderr}`);
   const [executable, version] = r.stdout.trim().split('\n');
   if (!executable || !version) throw new Error(`python3 printed ${JSON.stringify(r.stdout)}`);
   return { executable, version };
 }
 
-const { values } = parseArgs({ options: { kills: { type: 'string' } } });
+// --python picks the interpreter both sides run (default: python3 from PATH, resolved).
+const { values } = parseArgs({ options: { kills: { type: 'string' }, python: { type: 'string' } } });
 const kills = values.kills === undefined ? 20 : Number(values.kills);
 if (!Number.isInteger(kills) || kills < 1) {
   console.error(`--kills expects a positive integer, got "${values.kills}"`);
@@ -515,7 +516,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 try {
-  const python = realInterpreter();
+  const python = realInterpreter(values.python ?? 'python3');
   const { supervisord, version: supervisordVersion } = ensureSupervisord();
   const ours = await runSockvisord(root, python.executable, kills);
   const theirs = await runSupervisord(root, python.executable, supervisord, kills);
@@ -523,7 +524,8 @@ try {
   const t = summary(theirs);
 
   const cpus = os.cpus();
-  const command = values.kills === undefined ? 'npm run bench:recovery' : `npm run bench:recovery -- --kills ${kills}`;
+  const flags = [...(values.kills === undefined ? [] : ['--kills', String(kills)]), ...(values.python === undefined ? [] : ['--python', values.python])];
+  const command = flags.length === 0 ? 'npm run bench:recovery' : `npm run bench:recovery -- ${flags.join(' ')}`;
   console.log(`machine: ${cpus.length} cores, ${cpus[0]?.model.trim() ?? 'unknown CPU'}, Node ${process.version}, Python ${python.version}, ${os.type()} ${os.release()}`);
   console.log(`command: ${command}  (${kills} kills each; sockvisord first, then supervisord, never at once)`);
   console.log(`interpreter: ${python.executable} (both sides)`);

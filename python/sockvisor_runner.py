@@ -18,13 +18,11 @@ One file, standard library only, CPython 3.8 or newer.
 
 import errno
 import io
-import linecache
 import os
 import signal
 import socket
 import stat
 import sys
-import traceback
 import types
 
 import importlib.machinery
@@ -920,6 +918,8 @@ class FreeBSDSandbox(object):
 # ---------------------------------------------------------------------------------------------
 
 RUNNER_FILE = __file__
+# The service's own source (command or script) by file name, for tracebacks.
+MAIN_SOURCE = {}
 
 
 def parse_args(argv):
@@ -1034,8 +1034,7 @@ def run_main(document):
     else:
         return 0
     text = source.decode('utf-8') if isinstance(source, bytes) else source
-    # Tracebacks can then show the service's own lines.
-    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    MAIN_SOURCE[filename] = text
     code = compile(text, filename, 'exec', dont_inherit=True)
     sys.modules['__main__'] = module
     sys.argv = ['-c' if filename == '<string>' else filename]
@@ -1131,6 +1130,16 @@ def report_exception(kind, value, tb):
         return
     # The traceback module reads source through linecache and module loaders, so lines from
     # the command and from dir-fd imports show; the built-in hook only reads files by name.
+    # Both are imported only now: they cost every start-up milliseconds otherwise, and after
+    # the lock-down they load through the service's path like any other module.
+    try:
+        import linecache
+        import traceback
+    except ImportError:
+        sys.__excepthook__(kind, value, tb)
+        return
+    for filename, text in MAIN_SOURCE.items():
+        linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
     traceback.print_exception(kind, value, tb)
     sys.stderr.flush()
 

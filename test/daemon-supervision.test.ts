@@ -30,6 +30,27 @@ describe('supervision', () => {
     assert.equal(pids.size, 21);
   });
 
+  test('standby: a started interpreter waits to take over, and replaces a crashed process', async (t) => {
+    const files = await daemonFiles(t, { web: webService('start_seconds: 0.1, standby: true') });
+    const daemon = await DaemonProcess.start(t, files);
+    let running = await daemon.waitForState('web:0', 'RUNNING');
+    const port = portOf(daemon.address('web', 'args.listener'));
+    for (let round = 0; round < 3; round++) {
+      // The standby is the daemon's other child; it holds the socket but never accepts.
+      await eventually(async () => (await childrenOf(daemon.pid)).length === 2, 10_000, 'a standby is ready');
+      const standby = (await childrenOf(daemon.pid)).map((c) => c.pid).find((p) => p !== running['pid'])!;
+      for (let i = 0; i < 5; i++) assert.match(await get(port), new RegExp(`pid ${running['pid']}\\n$`), 'only the running process answers');
+      const from = daemon.records.length;
+      process.kill(running['pid'] as number, 'SIGKILL');
+      const reply = await get(port);
+      running = await daemon.waitForState('web:0', 'RUNNING', from);
+      assert.equal(running['pid'], standby, 'the standby took over');
+      assert.match(reply, new RegExp(`pid ${standby}\\n$`));
+    }
+    assert.deepEqual(await daemon.stop(), { code: 0, signal: null });
+    assert.deepEqual(await childrenOf(daemon.pid), []);
+  });
+
   test('early exits back off with growing delays, end FATAL, and leave other services alone; exit 0 ends EXITED', async (t) => {
     const files = await daemonFiles(t, {
       crashy: `${HEADER}supervise: {restart: on-failure, start_retries: 3, backoff: {initial: 100ms, factor: 2, jitter: 0}}\ncommand: raise SystemExit(3)\n`,

@@ -45,6 +45,8 @@ export interface Supervise {
   readonly logs: LogLimits | undefined;
   /** Modules the runner imports before a Capsicum lock-down (FreeBSD), beyond its defaults. */
   readonly preload: readonly string[];
+  /** Keep one started interpreter waiting to replace a crashed process. */
+  readonly standby: boolean;
   /** Where each key was written, for errors found later (an interpreter that is missing, say). */
   readonly positions: Readonly<Record<string, SourcePos>>;
 }
@@ -53,7 +55,7 @@ export const DEFAULT_BACKOFF: Backoff = { initialMs: 100, maxMs: 30_000, factor:
 
 export const SUPERVISE_KEYS = [
   'program', 'python', 'replicas', 'restart', 'start_seconds', 'start_retries', 'backoff', 'stop_signal',
-  'stop_timeout', 'user', 'group', 'sandbox', 'env', 'directory', 'autostart', 'logs', 'preload',
+  'stop_timeout', 'user', 'group', 'sandbox', 'env', 'directory', 'autostart', 'logs', 'preload', 'standby',
 ] as const;
 
 export const MAX_REPLICAS = 1024;
@@ -62,7 +64,7 @@ export function defaultSupervise(): Supervise {
   return {
     program: { kind: 'python' }, python: undefined, replicas: 1, restart: 'on-failure', startMs: 1000, startRetries: 5,
     backoff: DEFAULT_BACKOFF, stopSignal: 'SIGTERM', stopTimeoutMs: 10_000, user: undefined, group: undefined,
-    sandbox: 'strict', env: {}, directory: '/', autostart: true, logs: undefined, preload: [], positions: {},
+    sandbox: 'strict', env: {}, directory: '/', autostart: true, logs: undefined, preload: [], standby: false, positions: {},
   };
 }
 
@@ -93,6 +95,7 @@ export function readSupervise(value: ArgValue | undefined, diagnostics: Diagnost
     autostart: r.read('autostart', bool, true),
     logs: logsValue === undefined ? undefined : readLogLimits(logsValue, 'supervise.logs', diagnostics, { maxBytes: 10 * 1024 ** 2, backups: 5 }),
     preload: r.read('preload', moduleList, []),
+    standby: r.read('standby', bool, false),
     positions: r.positions,
   };
 }

@@ -23,6 +23,11 @@ export class ServiceRuntime implements SlotHost {
   readonly slots: ProcessSlot[] = [];
   private plan: LaunchPlan | undefined;
   private readonly outputs = new Set<Promise<void>>();
+  /** A started runner waiting for its argdata (supervise.standby), and whether one is coming. */
+  private standby: LaunchedProcess | undefined;
+  /** A standby being started; a crash meanwhile waits for it, since it has a head start. */
+  private standbyComing: Promise<LaunchedProcess | undefined> | undefined;
+  private stopping = false;
 
   constructor(
     private currentSpec: ServiceSpec,
@@ -40,10 +45,13 @@ export class ServiceRuntime implements SlotHost {
   }
 
   start(): void {
+    this.stopping = false;
     for (const slot of this.slots) slot.start();
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    this.discardStandby();
     await Promise.all(this.slots.map((slot) => slot.stop()));
   }
 
@@ -52,12 +60,71 @@ export class ServiceRuntime implements SlotHost {
   }
 
   async launch(slot: ProcessSlot): Promise<LaunchedProcess> {
-    this.plan ??= planRunnerLaunch(this.currentSpec, { daemonPid: this.deps.daemonPid });
-    const launched = await launch(this.plan, this.deps.registry);
+    if (this.standbyComing) await this.standbyComing;
+    const launched = this.takeStandby() ?? (await launch(this.launchPlan(), this.deps.registry));
+    launched.release();
     this.reportSandbox(slot, launched);
     this.track(this.deps.stdout.attach(launched.stdout));
     this.track(this.deps.stderr.attach(launched.stderr));
     return launched;
+  }
+
+  private launchPlan(): LaunchPlan {
+    this.plan ??= planRunnerLaunch(this.currentSpec, { daemonPid: this.deps.daemonPid });
+    return this.plan;
+  }
+
+  /**
+   * A standby helps only where a process can be started ahead of need: the Python runner, and
+   * no `connect:` socket, which would be connected long before it is used.
+   */
+  private standbyWanted(): boolean {
+    const spec = this.currentSpec;
+    return spec.supervise.standby && spec.supervise.program.kind === 'python' && !spec.sockets.some((s) => s.mode === 'connect') && !this.stopping;
+  }
+
+  private takeStandby(): LaunchedProcess | undefined {
+    const standby = this.standby;
+    this.standby = undefined;
+    if (standby && standby.child.exitCode === null && standby.child.signalCode === null) return standby;
+    return undefined;
+  }
+
+  private prepareStandby(): void {
+    if (this.standby || this.standbyComing || !this.standbyWanted()) return;
+    this.standbyComing = launch(this.launchPlan(), this.deps.registry, { holdArgdata: true }).then(
+      (standby) => {
+        this.standbyComing = undefined;
+        if (!this.standbyWanted()) return void this.killStandby(standby);
+        this.standby = standby;
+        standby.child.once('exit', () => {
+          // Died while waiting (killed from outside, say): its pipes were never read; let go.
+          if (this.standby === standby) this.discardStandby();
+        });
+        return standby;
+      },
+      (e: Error) => {
+        this.standbyComing = undefined;
+        this.deps.logger.warn({ service: this.name, error: e.message }, 'standby not started');
+        return undefined;
+      },
+    );
+  }
+
+  private discardStandby(): void {
+    const standby = this.standby;
+    this.standby = undefined;
+    if (standby) this.killStandby(standby);
+  }
+
+  private killStandby(standby: LaunchedProcess): void {
+    try {
+      process.kill(-standby.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    standby.stdout.destroy();
+    standby.stderr.destroy();
   }
 
   private track(output: Promise<void>): void {
@@ -90,6 +157,8 @@ export class ServiceRuntime implements SlotHost {
   changed(slot: ProcessSlot, before: SlotState): void {
     const now = slot.state;
     if (now.state === before.state) return;
+    // Once a process is up, get the next one ready in case it falls.
+    if (now.state === 'RUNNING') this.prepareStandby();
     this.deps.logger.info(
       {
         service: this.name, process: slot.name, from: before.state, to: now.state,

@@ -16,6 +16,7 @@ import { parseAddress, socketIdentity } from '../src/config/address.js';
 import type { SocketDecl } from '../src/config/spec.js';
 import { native } from '../src/sockets/native.js';
 import { SocketBindError, SocketRegistry } from '../src/sockets/registry.js';
+import { positiveIntFlag, stats } from './common.js';
 
 const SOCKETS = 1000;
 const SAMPLE_CONNECTS = 20;
@@ -207,19 +208,9 @@ async function primeLibuv(): Promise<void> {
   await closeServer(server);
 }
 
-function stats(samples: readonly number[]) {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]! };
-}
 
 const { values } = parseArgs({ options: { runs: { type: 'string' } } });
-const runs = values.runs === undefined ? 5 : Number(values.runs);
-if (!Number.isInteger(runs) || runs < 1) {
-  console.error(`--runs expects a positive integer, got "${values.runs}"`);
-  process.exit(2);
-}
+const runs = positiveIntFlag(values.runs, 'runs', 5);
 
 const limit = openFilesLimit();
 const limitText = limit === undefined ? 'unknown' : String(limit);

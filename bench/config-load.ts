@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { formatDiagnostic } from '../src/config/diagnostics.js';
 import { loadConfig } from '../src/config/load.js';
+import { positiveIntFlag, stats } from './common.js';
 
 const FILES = 1000;
 const BASE_PORT = 20000;
@@ -105,12 +106,6 @@ async function runBaseline(files: readonly string[]): Promise<number> {
   return performance.now() - start;
 }
 
-function stats(samples: readonly number[]) {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]! };
-}
 
 function pythonVersion(): string {
   try {
@@ -121,11 +116,7 @@ function pythonVersion(): string {
 }
 
 const { values } = parseArgs({ options: { runs: { type: 'string' } } });
-const runs = values.runs === undefined ? 7 : Number(values.runs);
-if (!Number.isInteger(runs) || runs < 1) {
-  console.error(`--runs expects a positive integer, got "${values.runs}"`);
-  process.exit(2);
-}
+const runs = positiveIntFlag(values.runs, 'runs', 7);
 
 const root = await fs.mkdtemp(path.join(os.tmpdir(), 'sockvisor-bench-'));
 try {

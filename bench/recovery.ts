@@ -20,6 +20,7 @@ import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { positiveIntFlag } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const DEMO_WEB = fileURLToPath(new URL('../../etc/demo/sockvisor.d/web.yaml', import.meta.url));
@@ -507,11 +508,7 @@ function realInterpreter(name: string): { executable: string; version: string } 
 
 // --python picks the interpreter both sides run (default: python3 from PATH, resolved).
 const { values } = parseArgs({ options: { kills: { type: 'string' }, python: { type: 'string' } } });
-const kills = values.kills === undefined ? 20 : Number(values.kills);
-if (!Number.isInteger(kills) || kills < 1) {
-  console.error(`--kills expects a positive integer, got "${values.kills}"`);
-  process.exit(2);
-}
+const kills = positiveIntFlag(values.kills, 'kills', 20);
 
 const root = await fs.mkdtemp(path.join(os.tmpdir(), 'sockvisor-recovery-'));
 // An interrupted bench still leaves no supervisor, server or temp dir behind.

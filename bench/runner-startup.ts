@@ -22,6 +22,7 @@ import { native } from '../src/sockets/native.js';
 import { SocketRegistry } from '../src/sockets/registry.js';
 import { launch, type LaunchedProcess } from '../src/supervise/launch.js';
 import { planRunnerLaunch } from '../src/supervise/launch-plan.js';
+import { positiveIntFlag, stats } from './common.js';
 
 const SEED_WEB = new URL('../../test/fixtures/seed/web.yaml', import.meta.url);
 const HOST = '127.0.0.1';
@@ -175,19 +176,9 @@ async function runBaseline(executable: string): Promise<number> {
   }
 }
 
-function stats(samples: readonly number[]) {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  return { median, min: sorted[0]!, max: sorted[sorted.length - 1]! };
-}
 
 const { values } = parseArgs({ options: { runs: { type: 'string' } } });
-const runs = values.runs === undefined ? 20 : Number(values.runs);
-if (!Number.isInteger(runs) || runs < 1) {
-  console.error(`--runs expects a positive integer, got "${values.runs}"`);
-  process.exit(2);
-}
+const runs = positiveIntFlag(values.runs, 'runs', 20);
 
 const root = await fs.mkdtemp(path.join(os.tmpdir(), 'sockvisor-bench-'));
 const registry = new SocketRegistry();

@@ -37,7 +37,7 @@ program
       process.stderr.write(`sockvisord: --log-format must be json or pretty, not ${opts.logFormat}\n`);
       process.exit(2);
     }
-    const logger = createLogger(opts.logFormat as LogFormat, (opts.logLevel ?? 'info') as 'info');
+    const { logger, tee } = createLogger(opts.logFormat as LogFormat, (opts.logLevel ?? 'info') as 'info');
     // Signals are ours before anything starts, so none can hit a default action mid-start.
     let daemon: Daemon | undefined;
     let stopRequested = false;
@@ -49,11 +49,15 @@ program
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
     process.on('SIGHUP', () => {
-      if (daemon) void daemon.reread();
+      if (daemon) void daemon.reload();
       else logger.warn('SIGHUP while starting: ignored');
     });
     try {
-      daemon = await Daemon.start({ configFile: opts.config, logger, logLevelFromCommandLine: opts.logLevel !== undefined });
+      daemon = await Daemon.start({
+        configFile: opts.config, logger, logLevelFromCommandLine: opts.logLevel !== undefined,
+        attachLogFile: (file) => tee.attachFile(file),
+        requestShutdown: () => stop('sockvisorctl shutdown'),
+      });
     } catch (e) {
       process.stderr.write(`sockvisord: not started:\n${describeStartFailure(e)}\n`);
       process.exit(1);

@@ -1,7 +1,9 @@
 /** The daemon's own log: pino JSON lines, or a compact text form for people (`--log-format pretty`). */
+import fs from 'node:fs';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import type { LogLevel } from '../config/daemon-config.js';
+import type { LogFile } from '../logs/log-file.js';
 
 export type LogFormat = 'json' | 'pretty';
 
@@ -23,15 +25,38 @@ export function prettyLine(json: string): string {
   return `${time} ${(LEVEL_NAMES[record['level'] as number] ?? 'LOG').padEnd(5)} ${String(record['msg'] ?? '')}${fields.length ? ' ' + fields.join(' ') : ''}`;
 }
 
-export function createLogger(format: LogFormat, level: LogLevel, out: NodeJS.WritableStream = process.stdout): Logger {
+/**
+ * Where the daemon's log goes: stdout (JSON or pretty), and once the config is loaded also the
+ * daemon log file, which `sockvisorctl maintail` reads. Lines logged before the file is known are
+ * kept (a bounded number) and written to it first.
+ */
+export class DaemonLogTee extends Writable {
+  private file: LogFile | undefined;
+  private early: Buffer[] = [];
+
+  constructor(private readonly format: LogFormat) {
+    super();
+  }
+
+  attachFile(file: LogFile): void {
+    this.file = file;
+    if (this.early.length > 0) void file.append(this.early);
+    this.early = [];
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
+    const text = chunk.toString('utf8');
+    // Synchronous, so nothing logged is lost when the daemon exits right after.
+    fs.writeSync(1, this.format === 'json' ? text : text.split('\n').filter(Boolean).map((l) => prettyLine(l) + '\n').join(''));
+    const lines = text.split('\n').filter(Boolean).map((l) => Buffer.from(l + '\n'));
+    if (this.file) void this.file.append(lines);
+    else this.early = [...this.early, ...lines].slice(-1000);
+    done();
+  }
+}
+
+export function createLogger(format: LogFormat, level: LogLevel): { logger: Logger; tee: DaemonLogTee } {
+  const tee = new DaemonLogTee(format);
   // No pid or hostname on every line: `pid` in a record is always a service process's.
-  const options = { level, base: undefined };
-  if (format === 'json') return pino(options, pino.destination({ dest: 1, sync: true }));
-  const pretty = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString('utf8').split('\n')) if (line) out.write(prettyLine(line) + '\n');
-      done();
-    },
-  });
-  return pino(options, pretty);
+  return { logger: pino({ level, base: undefined }, tee), tee };
 }

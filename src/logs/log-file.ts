@@ -10,6 +10,7 @@ export class LogFile {
   private handle: fs.FileHandle | undefined;
   private size = 0;
   private chain: Promise<void> = Promise.resolve();
+  private readonly followers = new Set<(data: Buffer) => void>();
 
   constructor(readonly path: string, private readonly limits: LogLimits) {}
 
@@ -38,6 +39,7 @@ export class LogFile {
       let written = 0;
       while (written < data.length) written += (await handle.write(data, written, data.length - written)).bytesWritten;
       this.size += data.length;
+      for (const follower of this.followers) follower(data);
       batch = [];
       batchBytes = 0;
     };
@@ -65,6 +67,33 @@ export class LogFile {
       await fs.rename(this.path, `${this.path}.1`).catch(() => undefined);
     }
     this.size = 0;
+  }
+
+  /**
+   * Calls `listener` with everything written from now on, in order, across rotations: `tail -f`
+   * follows the writer itself rather than watching files.
+   */
+  follow(listener: (data: Buffer) => void): () => void {
+    this.followers.add(listener);
+    return () => this.followers.delete(listener);
+  }
+
+  /** Runs `task` once everything appended so far is written, and before anything appended later. */
+  whenWritten<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.chain.then(task);
+    this.chain = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  /** Empties the log and removes its rotated files, as `sockvisorctl clear` does. */
+  clear(): Promise<void> {
+    return this.whenWritten(async () => {
+      await this.handle?.close();
+      this.handle = undefined;
+      await fs.truncate(this.path, 0).catch(() => undefined);
+      for (let i = 1; i <= this.limits.backups; i++) await fs.rm(`${this.path}.${i}`, { force: true });
+      this.size = 0;
+    });
   }
 
   async close(): Promise<void> {

@@ -19,6 +19,7 @@ export class ProcessSlot {
   /** The process group of the last process, kept after it exits to clean up what it left. */
   private group: number | undefined;
   private settledWaiters: (() => void)[] = [];
+  private readonly watchers = new Set<() => void>();
 
   constructor(
     readonly name: string,
@@ -70,6 +71,24 @@ export class ProcessSlot {
     if (slot !== before) this.host.changed(this, before);
     for (const action of actions) this.apply(action);
     if (!isActive(slot.state)) for (const wake of this.settledWaiters.splice(0)) wake();
+    if (slot !== before) for (const watch of [...this.watchers]) watch();
+  }
+
+  /** Resolves with the state once `done` holds for it, or at the deadline with whatever it is. */
+  until(done: (state: SlotState) => boolean, timeoutMs: number): Promise<SlotState> {
+    if (done(this.current)) return Promise.resolve(this.current);
+    return new Promise((resolve) => {
+      const finish = () => {
+        clearTimeout(timer);
+        this.watchers.delete(check);
+        resolve(this.current);
+      };
+      const check = () => {
+        if (done(this.current)) finish();
+      };
+      const timer = setTimeout(finish, timeoutMs);
+      this.watchers.add(check);
+    });
   }
 
   private apply(action: SlotAction): void {

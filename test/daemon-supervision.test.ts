@@ -135,8 +135,9 @@ while True:
   test('200 crash-restarts leave no zombie, the fd count as it was, and RSS within 10 %', async (t) => {
     const dir = await fs.mkdtemp(path.join((await import('node:os')).tmpdir(), 'sockvisor-crash-'));
     t.after(() => fs.rm(dir, { recursive: true, force: true }));
-    // Each run counts itself. Run 20 waits for the test to measure, runs 21 to 219 crash at once,
-    // and run 220 stays up, so both measurements see the same steady state: one live child.
+    // Each run counts itself. Run 100 waits for the test to measure (the first runs warm the
+    // daemon's heap and JIT up), runs 101 to 299 crash at once, and run 300 stays up, so both
+    // measurements see the same steady state: one live child.
     const files = await daemonFiles(t, {
       crash: `${HEADER}supervise: {restart: always, start_seconds: 0, sandbox: "off"}
 command: |
@@ -145,10 +146,10 @@ import os, time
 with open(${JSON.stringify(path.join(dir, 'runs'))}, 'a') as f:
     f.write('x')
 runs = os.path.getsize(${JSON.stringify(path.join(dir, 'runs'))})
-if runs == 20:
+if runs == 100:
     while not os.path.exists(${JSON.stringify(path.join(dir, 'measured'))}):
         time.sleep(0.02)
-if runs >= 220:
+if runs >= 300:
     while True:
         time.sleep(1)
 raise SystemExit(1)
@@ -159,12 +160,12 @@ raise SystemExit(1)
     const runs = async () => (await fs.stat(path.join(dir, 'runs')).catch(() => ({ size: 0 }))).size;
     const fdCount = async () => (await fs.readdir(`/proc/${daemon.pid}/fd`)).length;
     const rss = async () => Number(/^VmRSS:\s+(\d+)/m.exec(await fs.readFile(`/proc/${daemon.pid}/status`, 'utf8'))![1]);
-    await eventually(async () => (await runs()) === 20, 60_000, 'run 20 is up');
+    await eventually(async () => (await runs()) === 100, 90_000, 'run 100 is up');
     const fdsBefore = await fdCount();
     const rssBefore = await rss();
     await fs.writeFile(path.join(dir, 'measured'), '');
-    await eventually(async () => (await runs()) >= 220, 180_000, '200 more crash-restarts');
-    await daemon.waitFor((r) => r.msg === 'state' && r['to'] === 'RUNNING' && daemon.states('crash:0').filter((s) => s['to'] === 'STARTING').length >= 220, 30_000);
+    await eventually(async () => (await runs()) >= 300, 180_000, '200 more crash-restarts');
+    await daemon.waitFor((r) => r.msg === 'state' && r['to'] === 'RUNNING' && daemon.states('crash:0').filter((s) => s['to'] === 'STARTING').length >= 300, 30_000);
     const fdsAfter = await fdCount();
     const rssAfter = await rss();
     const children = await childrenOf(daemon.pid);

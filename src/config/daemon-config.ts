@@ -1,7 +1,7 @@
 /** The daemon config, `sockvisor.yaml`. Pure: text in, typed config with absolute paths out. */
 import path from 'node:path';
 import { error, type Diagnostic, type SourcePos } from './diagnostics.js';
-import { MapReader, bool, mapOf, oneOf, problem, str, type FieldReader } from './map-reader.js';
+import { MapReader, bool, duration, mapOf, oneOf, problem, str, type FieldReader } from './map-reader.js';
 import { readLogLimits, type LogLimits } from './supervise.js';
 import { describe, parseYamlDocument } from './yaml-document.js';
 
@@ -14,7 +14,7 @@ export interface DaemonConfig {
   readonly servicesDir: string;
   /** As written: an absolute path or a name looked up in PATH. */
   readonly python: string;
-  readonly control: { readonly socket: string; readonly mode: number; readonly group: string | undefined };
+  readonly control: { readonly socket: string; readonly mode: number; readonly group: string | undefined; readonly idleTimeoutMs: number };
   readonly pidfile: string;
   readonly logs: { readonly dir: string } & LogLimits;
   readonly logLevel: LogLevel;
@@ -32,7 +32,7 @@ export function defaultDaemonConfig(baseDir: string, file: string | undefined): 
     file,
     servicesDir: path.resolve(baseDir, 'sockvisor.d'),
     python: 'python3',
-    control: { socket: '/var/run/sockvisor.sock', mode: 0o600, group: undefined },
+    control: { socket: '/var/run/sockvisor.sock', mode: 0o600, group: undefined, idleTimeoutMs: 30_000 },
     pidfile: '/var/run/sockvisord.pid',
     logs: { dir: '/var/log/sockvisor', maxBytes: 10 * 1024 ** 2, backups: 5 },
     logLevel: 'info',
@@ -64,10 +64,11 @@ export function parseDaemonConfig(text: string, shownFile: string, realFile = pa
   if (controlValue !== undefined) {
     const cmap = mapOf(controlValue, 'config.control', diagnostics);
     if (cmap) {
-      const c = new MapReader(cmap, 'config.control', ['socket', 'mode', 'group'], diagnostics);
+      const c = new MapReader(cmap, 'config.control', ['socket', 'mode', 'group', 'idle_timeout'], diagnostics);
       control.socket = c.read('socket', pathIn(baseDir), control.socket);
       control.mode = c.read('mode', fileMode, control.mode);
       control.group = c.read('group', str, undefined);
+      control.idleTimeoutMs = c.read('idle_timeout', duration, control.idleTimeoutMs);
       if (control.group !== undefined && controlValue.kind === 'map' && c.raw('mode') === undefined) control.mode = 0o660;
     }
   }

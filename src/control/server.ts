@@ -8,8 +8,12 @@ import type { Logger } from 'pino';
 import { native } from '../sockets/native.js';
 import { encodeFrame, FrameDecoder, type Request } from './frames.js';
 
-export const IDLE_TIMEOUT_MS = 30_000;
 export const MAX_PENDING_OUTPUT = 1024 * 1024;
+
+export interface ConnectionLimits {
+  /** A client that sends nothing this long is disconnected. */
+  readonly idleTimeoutMs: number;
+}
 
 export interface Access {
   /** The daemon's own uid; root and this uid are always let in. */
@@ -44,7 +48,7 @@ export function allowed(peer: { uid: number; gid: number; pid: number }, access:
   return access.gid !== undefined && peerGroups(peer.pid, peer.gid).includes(access.gid);
 }
 
-export function serveConnection(socket: net.Socket, access: Access, dispatch: Dispatch, logger: Logger): void {
+export function serveConnection(socket: net.Socket, access: Access, limits: ConnectionLimits, dispatch: Dispatch, logger: Logger): void {
   socket.on('error', () => undefined);
   const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
   let peer: { uid: number; gid: number; pid: number } | undefined;
@@ -68,7 +72,7 @@ export function serveConnection(socket: net.Socket, access: Access, dispatch: Di
     socket.destroy();
   };
   socket.on('close', close);
-  socket.setTimeout(IDLE_TIMEOUT_MS, close);
+  socket.setTimeout(limits.idleTimeoutMs, close);
   const session: Session = {
     send(frame) {
       if (closed) return false;

@@ -83,7 +83,7 @@ export class Daemon implements ControlTarget {
     if (config.control.group !== undefined && gid === undefined) throw new Error(`control.group ${config.control.group} is not a group on this host`);
     const access = { uid: process.getuid?.() ?? 0, gid };
     this.control = await listenControlSocket(config.control.socket, config.control.mode, (socket) =>
-      serveConnection(socket, access, (request, session) => dispatchRequest(request, session, this), this.logger),
+      serveConnection(socket, access, { idleTimeoutMs: config.control.idleTimeoutMs }, (request, session) => dispatchRequest(request, session, this), this.logger),
     );
     if (gid !== undefined) await fs.chown(config.control.socket, -1, gid);
     await fs.mkdir(config.logs.dir, { recursive: true });

@@ -64,6 +64,8 @@ export function serveConnection(socket: net.Socket, access: Access, limits: Conn
   }
   const cleanups = new Set<() => void>();
   let closed = false;
+  let inFlight = 0;
+  let streaming = false;
   const close = () => {
     if (closed) return;
     closed = true;
@@ -89,6 +91,7 @@ export function serveConnection(socket: net.Socket, access: Access, limits: Conn
       else cleanups.add(cleanup);
     },
     keepOpen() {
+      streaming = true;
       socket.setTimeout(0);
     },
   };
@@ -105,9 +108,17 @@ export function serveConnection(socket: net.Socket, access: Access, limits: Conn
         }
         continue;
       }
-      void dispatch(frame.request, session).catch((e: Error) => {
-        session.send({ id: frame.request.id, ok: false, error: { code: 'FAILED', message: e.message } });
-      });
+      // A slow command (a stop waiting for stop_timeout) is not an idle client.
+      inFlight += 1;
+      socket.setTimeout(0);
+      void dispatch(frame.request, session)
+        .catch((e: Error) => {
+          session.send({ id: frame.request.id, ok: false, error: { code: 'FAILED', message: e.message } });
+        })
+        .finally(() => {
+          inFlight -= 1;
+          if (inFlight === 0 && !streaming && !closed) socket.setTimeout(limits.idleTimeoutMs);
+        });
     }
   });
 }

@@ -631,36 +631,59 @@ static napi_value passwd_object(napi_env env, struct passwd *pw) {
   return result;
 }
 
+/* getpwnam_r and friends need a caller's buffer of unknown size: one lookup, by name or id. */
+typedef int (*entry_lookup)(const char *name, unsigned id, void *entry, char *buf, size_t size, void **found);
+
+static int user_by_name_or_id(const char *name, unsigned id, void *entry, char *buf, size_t size, void **found) {
+  return name ? getpwnam_r(name, entry, buf, size, (struct passwd **)found) : getpwuid_r((uid_t)id, entry, buf, size, (struct passwd **)found);
+}
+
+static int group_by_name_or_id(const char *name, unsigned id, void *entry, char *buf, size_t size, void **found) {
+  return name ? getgrnam_r(name, entry, buf, size, (struct group **)found) : getgrgid_r((gid_t)id, entry, buf, size, (struct group **)found);
+}
+
+/* Runs `lookup` with a buffer that doubles until the entry fits (up to 1 MiB). Returns the entry
+ * or NULL; *buf must be freed by the caller either way. */
+static void *lookup_entry(entry_lookup lookup, const char *name, unsigned id, void *entry, char **buf) {
+  void *found = NULL;
+  size_t size = 4096;
+  int rc;
+  *buf = NULL;
+  do {
+    char *grown = realloc(*buf, size);
+    if (!grown) return NULL;
+    *buf = grown;
+    rc = lookup(name, id, entry, *buf, size, &found);
+    size *= 2;
+  } while (rc == ERANGE && size <= (1 << 20));
+  return rc == 0 ? found : NULL;
+}
+
+/* The argument of lookupUser/lookupGroup: a name, or a numeric id. */
+static int name_or_id(napi_env env, napi_value value, char *name, size_t size, unsigned *id, const char **which) {
+  napi_valuetype t;
+  napi_typeof(env, value, &t);
+  if (t == napi_number) {
+    int32_t n;
+    if (!arg_int(env, value, &n) || n < 0) return 0;
+    *id = (unsigned)n;
+    *which = NULL;
+    return 1;
+  }
+  if (arg_string(env, value, name, size, NULL) != 1) return 0;
+  *which = name;
+  return 1;
+}
+
 /* lookupUser(nameOrUid: string|number) -> { name, uid, gid, home, groups } | null */
 static napi_value lookup_user(napi_env env, napi_callback_info info) {
   GET_ARGS(1);
-  napi_valuetype t;
-  napi_typeof(env, argv[0], &t);
-  char name[256];
-  struct passwd pw, *found = NULL;
-  size_t size = 4096;
-  char *buf = NULL;
-  int rc;
-  do {
-    char *grown = realloc(buf, size);
-    if (!grown) {
-      free(buf);
-      return throw_errno(env, ENOMEM, "getpwnam_r");
-    }
-    buf = grown;
-    if (t == napi_number) {
-      int32_t uid;
-      arg_int(env, argv[0], &uid);
-      rc = getpwuid_r((uid_t)uid, &pw, buf, size, &found);
-    } else {
-      if (arg_string(env, argv[0], name, sizeof name, NULL) != 1) {
-        free(buf);
-        return throw_type(env, "lookupUser(name or uid)");
-      }
-      rc = getpwnam_r(name, &pw, buf, size, &found);
-    }
-    size *= 2;
-  } while (rc == ERANGE && size <= (1 << 20));
+  char name[256], *buf;
+  const char *which;
+  unsigned id = 0;
+  if (!name_or_id(env, argv[0], name, sizeof name, &id, &which)) return throw_type(env, "lookupUser(name or uid)");
+  struct passwd pw;
+  struct passwd *found = lookup_entry(user_by_name_or_id, which, id, &pw, &buf);
   napi_value result;
   if (found) result = passwd_object(env, found);
   else napi_get_null(env, &result);
@@ -671,33 +694,12 @@ static napi_value lookup_user(napi_env env, napi_callback_info info) {
 /* lookupGroup(nameOrGid) -> { name, gid } | null */
 static napi_value lookup_group(napi_env env, napi_callback_info info) {
   GET_ARGS(1);
-  napi_valuetype t;
-  napi_typeof(env, argv[0], &t);
-  char name[256];
-  struct group gr, *found = NULL;
-  size_t size = 4096;
-  char *buf = NULL;
-  int rc;
-  do {
-    char *grown = realloc(buf, size);
-    if (!grown) {
-      free(buf);
-      return throw_errno(env, ENOMEM, "getgrnam_r");
-    }
-    buf = grown;
-    if (t == napi_number) {
-      int32_t gid;
-      arg_int(env, argv[0], &gid);
-      rc = getgrgid_r((gid_t)gid, &gr, buf, size, &found);
-    } else {
-      if (arg_string(env, argv[0], name, sizeof name, NULL) != 1) {
-        free(buf);
-        return throw_type(env, "lookupGroup(name or gid)");
-      }
-      rc = getgrnam_r(name, &gr, buf, size, &found);
-    }
-    size *= 2;
-  } while (rc == ERANGE && size <= (1 << 20));
+  char name[256], *buf;
+  const char *which;
+  unsigned id = 0;
+  if (!name_or_id(env, argv[0], name, sizeof name, &id, &which)) return throw_type(env, "lookupGroup(name or gid)");
+  struct group gr;
+  struct group *found = lookup_entry(group_by_name_or_id, which, id, &gr, &buf);
   napi_value result;
   if (found) {
     napi_create_object(env, &result);

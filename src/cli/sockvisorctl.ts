@@ -129,6 +129,8 @@ async function tail(ctx: Context, cmd: 'tail' | 'maintail', args: Record<string,
         return EXIT.OK;
       }
       const interrupt = interruptible(ctx);
+      // Only once connected: with the daemon gone, the one line naming the socket is all there is.
+      await client.connect();
       process.stderr.write('==> Press Ctrl-C to exit <==\n');
       try {
         await client.stream(cmd, { ...args, follow: true }, (text) => process.stdout.write(text), { signal: interrupt.signal });

@@ -130,8 +130,9 @@ const handlers: Record<string, Handler> = {
     if (typeof args['name'] !== 'string') throw new BadArgs('name must be a process or service name');
     const stream = args['stream'] ?? 'stdout';
     if (stream !== 'stdout' && stream !== 'stderr') throw new BadArgs('stream must be stdout or stderr');
-    const service = args['name'].split(':')[0]!;
-    const file = target.logFile(service, stream);
+    const { entries } = pick(target, [args['name']]);
+    const service = entries[0]?.service;
+    const file = service === undefined ? undefined : target.logFile(service, stream);
     if (!file) return { error: { code: 'NO_SUCH_PROCESS', message: `no such process: ${args['name']}` } };
     return follow(file, numberArg(args, 'lines', 10), args['follow'] === true, request, session);
   },

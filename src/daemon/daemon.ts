@@ -47,6 +47,8 @@ export class Daemon implements ControlTarget {
   private lastLoad: { ok: boolean; at: number; errors: string[] } = { ok: true, at: Date.now(), errors: [] };
   private pidfile: { release(): Promise<void> } | undefined;
   private control: net.Server | undefined;
+  /** Open control connections: a shutdown ends them (a `tail -f` would otherwise hold it up). */
+  private readonly controlConnections = new Set<net.Socket>();
   private stopping: Promise<void> | undefined;
 
   private constructor(
@@ -82,9 +84,11 @@ export class Daemon implements ControlTarget {
     const gid = config.control.group === undefined ? undefined : native.lookupGroup(/^\d+$/.test(config.control.group) ? Number(config.control.group) : config.control.group)?.gid;
     if (config.control.group !== undefined && gid === undefined) throw new Error(`control.group ${config.control.group} is not a group on this host`);
     const access = { uid: process.getuid?.() ?? 0, gid };
-    this.control = await listenControlSocket(config.control.socket, config.control.mode, (socket) =>
-      serveConnection(socket, access, { idleTimeoutMs: config.control.idleTimeoutMs }, (request, session) => dispatchRequest(request, session, this), this.logger),
-    );
+    this.control = await listenControlSocket(config.control.socket, config.control.mode, (socket) => {
+      this.controlConnections.add(socket);
+      socket.once('close', () => this.controlConnections.delete(socket));
+      serveConnection(socket, access, { idleTimeoutMs: config.control.idleTimeoutMs }, (request, session) => dispatchRequest(request, session, this), this.logger);
+    });
     if (gid !== undefined) await fs.chown(config.control.socket, -1, gid);
     await fs.mkdir(config.logs.dir, { recursive: true });
     this.daemonLog = new LogFile(path.join(config.logs.dir, 'sockvisord.log'), config.logs);
@@ -211,7 +215,9 @@ export class Daemon implements ControlTarget {
     this.registry.closeAll();
     await Promise.all(this.logFiles.map((f) => f.close()));
     if (this.control) {
-      await new Promise<void>((resolve) => this.control!.close(() => resolve()));
+      const closed = new Promise<void>((resolve) => this.control!.close(() => resolve()));
+      for (const socket of this.controlConnections) socket.destroy();
+      await closed;
       await fs.rm(this.config.control.socket, { force: true });
     }
     await this.pidfile?.release();

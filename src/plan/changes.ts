@@ -32,6 +32,11 @@ export function canonical(value: ArgValue): unknown {
   }
 }
 
+/** Spec fields named as operators write them in the `supervise` block. */
+const CONFIG_KEY: Partial<Record<keyof ServiceSpec['supervise'], string>> = {
+  startMs: 'start_seconds', startRetries: 'start_retries', stopSignal: 'stop_signal', stopTimeoutMs: 'stop_timeout',
+};
+
 const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
 export function changedFields(before: ServiceSpec, after: ServiceSpec): string[] {
@@ -46,7 +51,7 @@ export function changedFields(before: ServiceSpec, after: ServiceSpec): string[]
   }
   const { positions: _p, ...supA } = before.supervise;
   const { positions: _q, ...supB } = after.supervise;
-  for (const key of Object.keys(supA) as (keyof typeof supA)[]) if (!same(supA[key], supB[key])) fields.push(`supervise.${key}`);
+  for (const key of Object.keys(supA) as (keyof typeof supA)[]) if (!same(supA[key], supB[key])) fields.push(`supervise.${CONFIG_KEY[key] ?? key}`);
   // Same text, other facts: a host that now resolves elsewhere, a different interpreter.
   if (!same(before.sockets.map((s) => s.identity), after.sockets.map((s) => s.identity)) && !fields.some((f) => !f.startsWith('supervise.'))) fields.push('sockets');
   if (before.python?.executable !== after.python?.executable) fields.push('python');

@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs/promises';
 import net from 'node:net';
+import { quickControlSocket } from './socket-path.js';
 
 export const PROTOCOL_VERSION = 1;
 export const CONNECT_TIMEOUT_MS = 5000;
@@ -279,7 +280,8 @@ export async function locateControlSocket(options: { socket?: string | undefined
     const reason = err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.code === 'EISDIR' ? 'is a directory' : err.message;
     throw new ControlConfigError(`cannot read the daemon config ${file}: ${reason}`);
   }
-  if (!/control/.test(text)) return { socketPath: DEFAULT_CONTROL_SOCKET, warnings: [] };
+  const quick = quickControlSocket(text, file);
+  if (quick !== undefined) return { socketPath: quick ?? DEFAULT_CONTROL_SOCKET, warnings: [] };
   const { parseDaemonConfig } = await import('../config/daemon-config.js');
   const { formatDiagnostic } = await import('../config/diagnostics.js');
   const { config, diagnostics } = parseDaemonConfig(text, file);

@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { VERSION } from '../src/version.js';
-import { ROOT, run, type RunResult } from './helpers/cli.js';
+import { clientForNobody, ROOT, run, type RunResult } from './helpers/cli.js';
 import { block, DaemonProcess, daemonFiles, eventually, HEADER, webService, type DaemonFiles, type LogRecord } from './helpers/daemon.js';
 
 const CTL = path.join(ROOT, 'dist/src/cli/sockvisorctl.js');
@@ -552,8 +552,9 @@ describe('sockvisorctl against a running sockvisord', () => {
       t.skip('needs root, to run the client as nobody');
       return;
     }
-    // Can nobody run the client at all (read ROOT, dist and node_modules)?
-    const probe = await run('runuser', ['-u', 'nobody', '--', process.execPath, CTL, '--version']).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
+    // A client nobody can run, copied out of a checkout nobody cannot read.
+    const NOBODY_CTL = await clientForNobody(t);
+    const probe = await run('runuser', ['-u', 'nobody', '--', process.execPath, NOBODY_CTL, '--version']).catch((e: Error) => ({ code: -1, stdout: '', stderr: e.message }));
     if (probe.code !== 0) {
       t.skip(`nobody cannot run ${CTL} (runuser exit ${probe.code}: ${probe.stderr.trim().split('\n')[0]})`);
       return;
@@ -562,7 +563,7 @@ describe('sockvisorctl against a running sockvisord', () => {
     const daemon = await DaemonProcess.start(t, files);
     const running = await daemon.waitForState('web:0', 'RUNNING');
     const sock = files.controlSocket;
-    const asNobody = (...args: string[]) => run('runuser', ['-u', 'nobody', '--', process.execPath, CTL, '-s', sock, ...args]);
+    const asNobody = (...args: string[]) => run('runuser', ['-u', 'nobody', '--', process.execPath, NOBODY_CTL, '-s', sock, ...args]);
     // The temp dir is 0700: let nobody reach the socket file; the socket itself is 0600 still.
     await fs.chmod(files.dir, 0o711);
     assert.equal((await fs.stat(sock)).mode & 0o777, 0o600);
@@ -610,7 +611,8 @@ describe('sockvisorctl: edge cases', () => {
       t.skip('needs root, to run the client as nobody');
       return;
     }
-    const probe = await run('runuser', ['-u', 'nobody', '--', process.execPath, CTL, '--version']).catch(() => undefined);
+    const NOBODY_CTL = await clientForNobody(t);
+    const probe = await run('runuser', ['-u', 'nobody', '--', process.execPath, NOBODY_CTL, '--version']).catch(() => undefined);
     if (probe?.code !== 0) {
       t.skip(`nobody cannot run ${CTL}`);
       return;
@@ -618,7 +620,7 @@ describe('sockvisorctl: edge cases', () => {
     const { daemon, sock, files } = await fleet(t);
     await fs.chmod(files.dir, 0o711);
     await fs.chmod(sock, 0o666);
-    const refused = await run('runuser', ['-u', 'nobody', '--', process.execPath, CTL, '-s', sock, 'status']);
+    const refused = await run('runuser', ['-u', 'nobody', '--', process.execPath, NOBODY_CTL, '-s', sock, 'status']);
     assert.equal(refused.code, 4);
     expectRun(await ctl(sock, 'shutdown'), 0, ['Shut down']);
     assert.deepEqual(await daemon.exited, { code: 0, signal: null });

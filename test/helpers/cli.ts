@@ -48,3 +48,20 @@ export async function writeTree(dir: string, files: Record<string, string>): Pro
 }
 
 export const HEADER = '%TAG ! tag:nuxi.nl,2015:cloudabi/\n---\n';
+
+/**
+ * A sockvisorctl that user `nobody` can run: this checkout's when nobody can read it, otherwise a
+ * copy (the client, package.json and commander) in a world-readable temporary directory, since a
+ * checkout under a 0700 directory is out of nobody's reach.
+ */
+export async function clientForNobody(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
+  const ctl = path.join(ROOT, 'dist/src/cli/sockvisorctl.js');
+  const probe = await run('runuser', ['-u', 'nobody', '--', process.execPath, ctl, '--version']).catch(() => ({ code: -1 }));
+  if (probe.code === 0) return ctl;
+  const dir = await tempDir(t, 'sockvisorctl-nobody-');
+  await fs.cp(path.join(ROOT, 'dist/src'), path.join(dir, 'dist/src'), { recursive: true });
+  await fs.cp(path.join(ROOT, 'node_modules/commander'), path.join(dir, 'node_modules/commander'), { recursive: true });
+  await fs.copyFile(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
+  await run('chmod', ['-R', 'a+rX', dir]);
+  return path.join(dir, 'dist/src/cli/sockvisorctl.js');
+}

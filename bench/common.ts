@@ -1,4 +1,7 @@
-/** What every bench script shares: summary statistics and flag parsing. */
+/** What every bench script shares: summary statistics, flag parsing, and process handling. */
+import type { ChildProcess } from 'node:child_process';
+import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
+import path from 'node:path';
 
 /** Median, min and max of a set of timings. */
 export function stats(samples: readonly number[]): { median: number; min: number; max: number } {
@@ -16,4 +19,49 @@ export function positiveIntFlag(value: string | undefined, name: string, fallbac
     process.exit(2);
   }
   return n;
+}
+
+// Process handling for the benches that run a supervisor beside sockvisord.
+
+export function tryKill(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** Whether pid still runs a command line containing marker, so a reused pid is never signalled. */
+export function isOurs(pid: number, marker: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').includes(marker);
+  } catch {
+    return false;
+  }
+}
+
+export function exitOf(child: ChildProcess): Promise<void> {
+  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+export function findOnPath(name: string): string | undefined {
+  for (const dir of (process.env['PATH'] ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const file = path.join(dir, name);
+    try {
+      accessSync(file, fsConstants.X_OK);
+      return file;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
 }

@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { positiveIntFlag, stats } from './common.js';
+import { exitOf, findOnPath, isOurs, positiveIntFlag, stats, tryKill, withTimeout } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const CTL = fileURLToPath(new URL('../src/cli/sockvisorctl.js', import.meta.url));
@@ -39,22 +39,7 @@ const servicePids = new Map<number, string>();
 /** Clients being timed. */
 const liveClients = new Set<ChildProcess>();
 
-function tryKill(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // already gone
-  }
-}
 
-/** Whether pid still runs a command line containing marker, so a reused pid is never signalled. */
-function isOurs(pid: number, marker: string): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').includes(marker);
-  } catch {
-    return false;
-  }
-}
 
 /** Kills whatever service process is still ours, and its process group. */
 function killServices(): number {
@@ -95,17 +80,7 @@ function killEverything(): void {
 // ---------------------------------------------------------------------------------------------
 // Daemons.
 
-function exitOf(child: ChildProcess): Promise<void> {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()));
-}
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
 
 /** A daemon's output, line by line: `until` resolves once `done` says so, or rejects. */
 class Output {
@@ -320,19 +295,6 @@ function timeClient(client: Client): Promise<number> {
 // ---------------------------------------------------------------------------------------------
 // Setup helpers, as in bench/recovery.ts.
 
-function findOnPath(name: string): string | undefined {
-  for (const dir of (process.env['PATH'] ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const file = path.join(dir, name);
-    try {
-      accessSync(file, fsConstants.X_OK);
-      return file;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
 
 function findExecutable(name: string): string | undefined {
   return findOnPath(name) ?? [`/usr/bin/${name}`, `/usr/local/bin/${name}`].find((f) => {

@@ -11,7 +11,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { accessSync, constants as fsConstants, readFileSync, rmSync } from 'node:fs';
+import { accessSync, constants as fsConstants, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { positiveIntFlag } from './common.js';
+import { exitOf, findOnPath, isOurs, positiveIntFlag, tryKill, withTimeout } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const DEMO_WEB = fileURLToPath(new URL('../../etc/demo/sockvisor.d/web.yaml', import.meta.url));
@@ -45,22 +45,7 @@ const liveSupervisors = new Set<ChildProcess>();
 /** The server process each side is running now, with a string its command line must contain. */
 const liveServers = new Map<string, { pid: number; marker: string }>();
 
-function tryKill(pid: number, signal: NodeJS.Signals = 'SIGKILL'): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // already gone
-  }
-}
 
-/** Whether pid still runs a command line containing marker, so a reused pid is never signalled. */
-function isOurs(pid: number, marker: string): boolean {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').includes(marker);
-  } catch {
-    return false;
-  }
-}
 
 /** The server's process group (both supervisors start each server as a group leader) and the server. */
 function killServer(side: string): void {
@@ -73,13 +58,6 @@ function killServer(side: string): void {
   liveServers.delete(side);
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -227,9 +205,6 @@ interface StateLine {
   readonly [key: string]: unknown;
 }
 
-function exitOf(child: ChildProcess): Promise<void> {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()));
-}
 
 /** SIGTERM, a grace period for the supervisor's own orderly stop, then SIGKILL. */
 async function stopSupervisor(child: ChildProcess, side: string): Promise<string | undefined> {
@@ -280,7 +255,11 @@ async function runSockvisord(root: string, python: string, kills: number, standb
   const bind = /my_socket: !socket \{bind: [^}]*\}/;
   if (!bind.test(demo)) throw new Error(`${DEMO_WEB}: no "my_socket: !socket {bind: ...}" line to give the address`);
   if (!/^supervise:\n/m.test(demo)) throw new Error(`${DEMO_WEB}: no top-level "supervise:" block to add start_seconds to`);
-  const service = demo.replace(bind, `my_socket: !socket {bind: ${HOST}:0}`).replace(/^supervise:\n/m, `supervise:\n  start_seconds: 0.1\n  standby: ${standby}\n`);
+  // The bench decides start_seconds and standby itself, whatever the demo file says.
+  const service = demo
+    .replace(bind, `my_socket: !socket {bind: ${HOST}:0}`)
+    .replace(/^ {2}(start_seconds|standby):.*\n/gm, '')
+    .replace(/^supervise:\n/m, `supervise:\n  start_seconds: 0.1\n  standby: ${standby}\n`);
   await fs.writeFile(path.join(dir, 'sockvisor.d', 'web.yaml'), service);
 
   const daemon = spawn(process.execPath, [DAEMON, 'run', '-c', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -339,19 +318,6 @@ async function runSockvisord(root: string, python: string, kills: number, standb
   return { recoveries, notes, sandbox, exitMs };
 }
 
-function findOnPath(name: string): string | undefined {
-  for (const dir of (process.env['PATH'] ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const file = path.join(dir, name);
-    try {
-      accessSync(file, fsConstants.X_OK);
-      return file;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
 
 /** supervisord from PATH, installing Debian's `supervisor` package first when it is missing. */
 function ensureSupervisord(): { supervisord: string; version: string } {

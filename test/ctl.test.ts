@@ -285,7 +285,7 @@ describe('sockvisorctl against a running sockvisord', () => {
     expectRun(await ctl(sock, 'restart', 'nope'), 1, ['nope: ERROR (no such process)']);
     expectRun(await ctl(sock, 'stop', 'once'), 1, ['once:0: ERROR (not running)']);
     mark = daemon.records.length;
-    expectRun(await ctl(sock, 'start', 'once'), 1, [/^once:0: ERROR \(spawn error: exit status 0\)$/]);
+    expectRun(await ctl(sock, 'start', 'once'), 1, [/^once:0: ERROR \(exited at once \(exit status 0\)\)$/]);
     await daemon.waitForState('once:0', 'EXITED', mark);
     // No name at all is a usage error.
     const usage = await ctl(sock, 'start');

@@ -67,6 +67,8 @@ async function startOne(p: ProcessEntry): Promise<{ name: string; ok: boolean; e
   const state = await p.slot.until((s) => s.state !== 'STARTING', p.startWaitMs);
   if (state.state === 'RUNNING') return { name: p.name, ok: true };
   if (state.state === 'STARTING') return { name: p.name, ok: true };
+  // EXITED: it ran and ended before counting as started; FATAL/BACKOFF: it could not stay up.
+  if (state.state === 'EXITED') return { name: p.name, ok: false, error: `exited at once (${state.reason})` };
   return { name: p.name, ok: false, error: state.reason ? `spawn error: ${state.reason}` : `spawn error: ${state.state}` };
 }
 

@@ -65,3 +65,32 @@ export function findOnPath(name: string): string | undefined {
   }
   return undefined;
 }
+
+/**
+ * A supervisord.conf for a bench: everything in `dir`, control socket `socket`, then the given
+ * `[program:...]` sections (lines).
+ */
+export function supervisordConfig(dir: string, socket: string, programs: readonly string[]): string {
+  return [
+    '[unix_http_server]',
+    `file=${socket}`,
+    'chmod=0700',
+    '',
+    '[supervisord]',
+    'nodaemon=true',
+    `logfile=${path.join(dir, 'supervisord.log')}`,
+    `pidfile=${path.join(dir, 'supervisord.pid')}`,
+    `childlogdir=${path.join(dir, 'logs')}`,
+    'loglevel=info',
+    // As root, saying so keeps supervisord from warning that it did not drop privileges.
+    ...(process.getuid?.() === 0 ? ['user=root'] : []),
+    '',
+    '[rpcinterface:supervisor]',
+    'supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface',
+    '',
+    '[supervisorctl]',
+    `serverurl=unix://${socket}`,
+    '',
+    ...programs,
+  ].join('\n');
+}

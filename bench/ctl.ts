@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { exitOf, findOnPath, isOurs, positiveIntFlag, stats, tryKill, withTimeout } from './common.js';
+import { exitOf, findOnPath, isOurs, positiveIntFlag, stats, supervisordConfig, tryKill, withTimeout } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const CTL = fileURLToPath(new URL('../src/cli/sockvisorctl.js', import.meta.url));
@@ -211,28 +211,8 @@ async function startSupervisord(root: string, python: string, supervisord: strin
   for (let i = 0; i < SERVICES; i++) {
     programs.push(`[program:${svcName(i)}]`, `command=${python} ${script}`, 'autostart=true', 'autorestart=true', 'startsecs=1', 'stopsignal=TERM', 'stopwaitsecs=5', '');
   }
-  await fs.writeFile(config, [
-    '[unix_http_server]',
-    `file=${socket}`,
-    'chmod=0700',
-    '',
-    '[supervisord]',
-    'nodaemon=true',
-    `logfile=${path.join(dir, 'supervisord.log')}`,
-    `pidfile=${path.join(dir, 'supervisord.pid')}`,
-    `childlogdir=${path.join(dir, 'logs')}`,
-    'loglevel=info',
-    // As root, saying so keeps supervisord from warning that it did not drop privileges.
-    ...(process.getuid?.() === 0 ? ['user=root'] : []),
-    '',
-    '[rpcinterface:supervisor]',
-    'supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface',
-    '',
-    '[supervisorctl]',
-    `serverurl=unix://${socket}`,
-    '',
-    ...programs,
-  ].join('\n'));
+  await fs.writeFile(config, supervisordConfig(dir, socket, [...programs,
+  ]));
 
   const daemon = spawn(supervisord, ['-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   liveDaemons.add(daemon);

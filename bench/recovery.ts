@@ -20,7 +20,7 @@ import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { exitOf, findOnPath, isOurs, positiveIntFlag, tryKill, withTimeout } from './common.js';
+import { exitOf, findOnPath, isOurs, positiveIntFlag, supervisordConfig, tryKill, withTimeout } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const DEMO_WEB = fileURLToPath(new URL('../../etc/demo/sockvisor.d/web.yaml', import.meta.url));
@@ -371,26 +371,7 @@ async function runSupervisord(root: string, python: string, supervisord: string,
   await fs.mkdir(path.join(dir, 'logs'), { recursive: true });
   const port = await freePort();
   const configFile = path.join(dir, 'supervisord.conf');
-  await fs.writeFile(configFile, [
-    '[unix_http_server]',
-    `file=${path.join(dir, 'supervisor.sock')}`,
-    'chmod=0700',
-    '',
-    '[supervisord]',
-    'nodaemon=true',
-    `logfile=${path.join(dir, 'supervisord.log')}`,
-    `pidfile=${path.join(dir, 'supervisord.pid')}`,
-    `childlogdir=${path.join(dir, 'logs')}`,
-    'loglevel=info',
-    // As root, saying so keeps supervisord from warning that it did not drop privileges.
-    ...(process.getuid?.() === 0 ? ['user=root'] : []),
-    '',
-    '[rpcinterface:supervisor]',
-    'supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface',
-    '',
-    '[supervisorctl]',
-    `serverurl=unix://${path.join(dir, 'supervisor.sock')}`,
-    '',
+  await fs.writeFile(configFile, supervisordConfig(dir, path.join(dir, 'supervisor.sock'), [
     '[program:web]',
     `command=${python} ${SERVER_PY} ${port}`,
     'autostart=true',
@@ -402,7 +383,7 @@ async function runSupervisord(root: string, python: string, supervisord: string,
     `stdout_logfile=${path.join(dir, 'logs', 'web.stdout.log')}`,
     `stderr_logfile=${path.join(dir, 'logs', 'web.stderr.log')}`,
     '',
-  ].join('\n'));
+  ]));
 
   const daemon = spawn(supervisord, ['-c', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   liveSupervisors.add(daemon);

@@ -7,7 +7,8 @@
  * Startup time matters (it is compared with supervisorctl's), so only commander, the control
  * client and the formatter are loaded up front; the shell and the YAML config parser on demand.
  */
-import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { createRequire } from 'node:module';
+import type * as CommanderModule from 'commander';
 import { ControlClient, ControlConfigError, ControlError, ControlUnreachable, locateControlSocket } from '../control/client.js';
 import {
   EXIT,
@@ -26,6 +27,11 @@ import {
   type StatusResult,
 } from './ctl-format.js';
 import { VERSION } from '../version.js';
+
+// commander is CommonJS: required directly, it skips the ESM loader's scan of its exports, which
+// is a noticeable part of a one-shot command's start-up.
+const { Argument, Command, CommanderError, InvalidArgumentError, Option } = createRequire(import.meta.url)('commander') as typeof CommanderModule;
+type Command = CommanderModule.Command;
 
 /** What the commands share: where the socket is, and how a command may be interrupted. */
 interface Context {

@@ -515,6 +515,27 @@ static napi_value close_fd(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * Stops a listening socket taking connections while its fd stays open in the processes still
+ * finishing their work: on Linux, shutdown(SHUT_RD) takes a TCP listener out of LISTEN (new
+ * connections are refused) and marks a unix listener so connect() is refused. Returns false where
+ * the system does not allow shutdown on a listener (ENOTCONN, as older FreeBSD says); the caller
+ * then simply closes later.
+ */
+static napi_value stop_listening(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  int32_t fd;
+  if (!arg_int(env, argv[0], &fd)) return throw_type(env, "stopListening(fd)");
+  napi_value result;
+  if (shutdown(fd, SHUT_RD) == 0) {
+    napi_get_boolean(env, true, &result);
+    return result;
+  }
+  if (errno != ENOTCONN && errno != EINVAL && errno != EOPNOTSUPP) return throw_errno(env, errno, "shutdown");
+  napi_get_boolean(env, false, &result);
+  return result;
+}
+
 /* pipe() -> [readFd, writeFd], both close-on-exec: the daemon decides which child gets which end. */
 static napi_value make_pipe(napi_env env, napi_callback_info info) {
   (void)info;
@@ -725,6 +746,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"isCloexec", NULL, is_cloexec, NULL, NULL, NULL, napi_enumerable, NULL},
       {"cloexecFrom", NULL, cloexec_from, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, close_fd, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"stopListening", NULL, stop_listening, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pipe", NULL, make_pipe, NULL, NULL, NULL, napi_enumerable, NULL},
       {"localAddress", NULL, local_address, NULL, NULL, NULL, napi_enumerable, NULL},
       {"peerCredentials", NULL, peer_credentials, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -475,6 +475,17 @@ class DirFdResourceReader(object):
 LOADER_CACHE = '/etc/ld.so.cache'
 
 
+def preload_unwinder():
+    """glibc opens libgcc_s.so.1 the first time a thread is ended by pthread_exit(), which is how
+    CPython ends daemon threads (ThreadingHTTPServer's) at exit; inside the sandbox that open fails
+    and glibc aborts the process. Loaded now, the later open finds it already mapped by name."""
+    try:
+        import _ctypes
+        _ctypes.dlopen('libgcc_s.so.1', os.RTLD_NOW)
+    except (ImportError, OSError):
+        pass  # a libc that needs no separate unwinder, or an interpreter built without ctypes
+
+
 def mapped_libraries():
     libraries = set()
     with open('/proc/self/maps') as maps:
@@ -521,10 +532,16 @@ def install_graceful_stop(signum):
     accepted stay in the shared socket's backlog for the next process. A process that is not
     serving gets the signal's default action, as without the runner."""
     import socketserver
+    import threading
 
     original = socketserver.BaseServer.serve_forever
     if getattr(original, '_sockvisor', False):
         return
+    # Requests handed to threads (ThreadingMixIn): serve_forever() waits for them after a stop,
+    # since daemon threads (ThreadingHTTPServer's) would otherwise die with the process.
+    in_flight = {}
+    changed = threading.Condition()
+    stop_requested = []
 
     def serve_forever(self, poll_interval=0.5):
         _serving.add(self)
@@ -532,15 +549,46 @@ def install_graceful_stop(signum):
             return original(self, poll_interval)
         finally:
             _serving.discard(self)
+            if stop_requested:
+                with changed:
+                    changed.wait_for(lambda: in_flight.get(id(self), 0) == 0)
 
     serve_forever._sockvisor = True
     socketserver.BaseServer.serve_forever = serve_forever
+
+    start_thread = socketserver.ThreadingMixIn.process_request
+    run_thread = socketserver.ThreadingMixIn.process_request_thread
+
+    def count(server, delta):
+        with changed:
+            in_flight[id(server)] = in_flight.get(id(server), 0) + delta
+            changed.notify_all()
+
+    def process_request(self, request, client_address):
+        # Counted on the serving thread, before the handler thread exists, so a stop that ends
+        # the loop right after cannot miss it.
+        count(self, 1)
+        try:
+            start_thread(self, request, client_address)
+        except BaseException:
+            count(self, -1)
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            run_thread(self, request, client_address)
+        finally:
+            count(self, -1)
+
+    socketserver.ThreadingMixIn.process_request = process_request
+    socketserver.ThreadingMixIn.process_request_thread = process_request_thread
 
     def on_stop(sig, frame):
         if not _serving:
             signal.signal(sig, signal.SIG_DFL)
             os.kill(os.getpid(), sig)
             return
+        stop_requested.append(sig)
         for server in list(_serving):
             # The flag serve_forever() checks after each select(); shutdown() would deadlock here,
             # since the handler runs on the serving thread itself.
@@ -1006,6 +1054,7 @@ def apply_sandbox(options, document, objects):
                 __import__(name)
             except ImportError as e:
                 raise RunnerError('preload: %s: %s' % (name, e))
+        preload_unwinder()
         LinuxSandbox(options['daemon_pid'], dir_fds, options['libraries'], report).apply(options['run_as'])
     elif sys.platform.startswith('freebsd'):
         FreeBSDSandbox(options['daemon_pid'], options['preload'], report).apply(options['run_as'])

@@ -166,18 +166,30 @@ describe('avail', () => {
 });
 
 describe('reread and reload', () => {
-  test('one line per change', () => {
+  test('one line per change, with what caused it', () => {
     const f = formatChanges({
       ok: true,
       errors: [],
       changes: [
-        { service: 'web', action: 'change', fields: ['args', 'env'] },
+        { service: 'web', action: 'swap', fields: ['command', 'supervise.env'] },
         { service: 'api', action: 'add', fields: [] },
+        { service: 'db', action: 'scale', fields: ['supervise.replicas'], replicas: { from: 2, to: 4 } },
+        { service: 'q', action: 'update', fields: ['supervise.restart'] },
+        { service: 'edge', action: 'swap', fields: ['args.sock'], moves: [{ key: 'args.sock', from: '127.0.0.1:8080', to: '127.0.0.1:8081' }] },
         { service: 'old', action: 'remove', fields: [] },
-        { service: 'x', action: 'changed', fields: [] },
       ],
     });
-    assert.deepEqual(f, { lines: ['web: changed (args, env)', 'api: added', 'old: removed', 'x: changed'], exitCode: 0 });
+    assert.deepEqual(f, {
+      lines: [
+        'web: new generation (command, supervise.env)',
+        'api: added',
+        'db: scaled 2 -> 4 (supervise.replicas)',
+        'q: updated in place (supervise.restart)',
+        'edge: new generation, socket 127.0.0.1:8080 -> 127.0.0.1:8081 (args.sock)',
+        'old: removed',
+      ],
+      exitCode: 0,
+    });
   });
   test('no changes', () => {
     assert.deepEqual(formatChanges({ ok: true, errors: [], changes: [] }), { lines: ['No config updates to processes'], exitCode: 0 });
@@ -186,6 +198,22 @@ describe('reread and reload', () => {
     const f = formatChanges({ ok: false, errors: ['a.yaml:1:1: error: x', 'b.yaml:2:2: error: y'], changes: [] });
     assert.deepEqual(f.lines, ['ERROR (the config did not load: 2 errors; nothing changed)', '  a.yaml:1:1: error: x', '  b.yaml:2:2: error: y']);
     assert.equal(f.exitCode, EXIT.FAILED);
+  });
+  test('a socket that cannot be bound', () => {
+    const f = formatChanges({ ok: false, failedAt: 'bind', errors: ['web.yaml:5:9: error: 127.0.0.1:80: address in use'], changes: [] });
+    assert.deepEqual(f.lines, ['ERROR (a socket could not be bound: 1 error; nothing changed)', '  web.yaml:5:9: error: 127.0.0.1:80: address in use']);
+    assert.equal(f.exitCode, EXIT.FAILED);
+  });
+  test('a swap that failed: its line says so, the others are listed, exit 1', () => {
+    const f = formatChanges({
+      ok: false,
+      errors: ['web: swap failed, kept generation 1: Exited too quickly; exit status 3'],
+      changes: [
+        { service: 'web', action: 'swap', fields: ['command'], error: 'swap failed, kept generation 1: Exited too quickly; exit status 3' },
+        { service: 'api', action: 'add', fields: [] },
+      ],
+    });
+    assert.deepEqual(f, { lines: ['web: ERROR (swap failed, kept generation 1: Exited too quickly; exit status 3)', 'api: added'], exitCode: EXIT.FAILED });
   });
 });
 

@@ -8,52 +8,14 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { VERSION } from '../src/version.js';
-import { clientForNobody, ROOT, run, type RunResult } from './helpers/cli.js';
+import { clientForNobody, run } from './helpers/cli.js';
+import { CTL, ctl, expectRun, lines, runningLine, statusLine, statusPids } from './helpers/ctl.js';
 import { block, DaemonProcess, daemonFiles, eventually, HEADER, webService, type DaemonFiles, type LogRecord } from './helpers/daemon.js';
-
-const CTL = path.join(ROOT, 'dist/src/cli/sockvisorctl.js');
 
 type TestContext = { after: (fn: () => Promise<void>) => void };
 
-/** One sockvisorctl run against the control socket `sock`. */
-function ctl(sock: string, ...args: string[]): Promise<RunResult> {
-  return run(process.execPath, [CTL, '-s', sock, ...args]);
-}
-
-function lines(text: string): string[] {
-  return text === '' ? [] : text.replace(/\n$/, '').split('\n');
-}
-
-/** A status line in supervisorctl's columns: name (33 wide), state (10 wide), description. */
-function statusLine(name: string, state: string, description: string): string {
-  return (name.padEnd(33) + state.padEnd(10) + description).trimEnd();
-}
-
-/** A RUNNING line with this pid and a young uptime (under a minute: these daemons are fresh). */
-function runningLine(name: string, pid: unknown): RegExp {
-  return new RegExp(`^${escape(name.padEnd(33) + 'RUNNING'.padEnd(10))}pid ${String(pid)}, uptime 0:00:[0-5]\\d$`);
-}
-
-function escape(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-}
-
 /** What every command prints when nothing listens on `sock`. */
 const unreachable = (sock: string, why = 'no such file (is it running?)') => `sockvisorctl: cannot reach sockvisord at ${sock}: ${why}`;
-
-/** Checks a whole run: exit code, stdout lines (strings are exact, regexps match), and stderr. */
-function expectRun(r: RunResult, code: number, stdout: readonly (string | RegExp)[], stderr: readonly (string | RegExp)[] = [], what = ''): void {
-  const context = `${what}\nexit ${r.code}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
-  assert.equal(r.code, code, `exit code; ${context}`);
-  for (const [name, text, want] of [['stdout', r.stdout, stdout], ['stderr', r.stderr, stderr]] as const) {
-    const got = lines(text);
-    assert.equal(got.length, want.length, `${name} line count; ${context}`);
-    want.forEach((w, i) => {
-      if (typeof w === 'string') assert.equal(got[i], w, `${name} line ${i + 1}; ${context}`);
-      else assert.match(got[i]!, w, `${name} line ${i + 1}; ${context}`);
-    });
-  }
-}
 
 /** A sockvisorctl that keeps running (`tail -f`, `maintail -f`), killed at the end of the test. */
 class CtlChild {
@@ -166,13 +128,6 @@ async function fleet(t: TestContext, options: { ticker?: boolean } = {}): Promis
   await daemon.waitForState('once:0', 'EXITED');
   if (options.ticker) await eventually(async () => (await fs.readFile(path.join(files.logsDir, 'ticker.stdout.log'), 'utf8').catch(() => '')) === 'ticker ready\n', 10_000, 'ticker ready');
   return { files, daemon, sock: files.controlSocket, pids };
-}
-
-/** Pids of the listed processes, as `status --json` reports them. */
-async function statusPids(sock: string): Promise<Record<string, number>> {
-  const r = await ctl(sock, 'status', '--json');
-  const parsed = JSON.parse(r.stdout) as { processes: { name: string; pid: number }[] };
-  return Object.fromEntries(parsed.processes.map((p) => [p.name, p.pid]));
 }
 
 const stateAfter = (daemon: DaemonProcess, from: number) => daemon.records.slice(from).filter((r) => r.msg === 'state');
@@ -451,20 +406,20 @@ describe('sockvisorctl against a running sockvisord', () => {
     expectRun(await ctl(sock, 'reread'), 0, ['No config updates to processes']);
 
     const webFile = path.join(files.servicesDir, 'web.yaml');
-    await fs.writeFile(webFile, (await fs.readFile(webFile, 'utf8')).replace('start_seconds: 0.2', 'start_seconds: 0.3'));
+    await fs.writeFile(webFile, (await fs.readFile(webFile, 'utf8')).replace('start_seconds: 0.2', 'start_seconds: 0.3, env: {MODE: b}'));
     await fs.writeFile(path.join(files.servicesDir, 'extra.yaml'), SLEEPER);
     await fs.rm(path.join(files.servicesDir, 'once.yaml'));
 
     const mark = daemon.records.length;
-    const changed = /^web: changed \(.*supervise\.start.*\)$/;
+    const changed = 'web: new generation (supervise.env, supervise.start_seconds)';
     expectRun(await ctl(sock, 'reread'), 0, ['extra: added', changed, 'once: removed']);
     const json = await ctl(sock, 'reread', '--json');
     assert.equal(json.code, 0);
     const parsed = JSON.parse(json.stdout) as { ok: boolean; errors: string[]; changes: { service: string; action: string; fields: string[] }[] };
     assert.equal(parsed.ok, true);
     assert.deepEqual(parsed.errors, []);
-    assert.deepEqual(parsed.changes.map((c) => [c.service, c.action]), [['extra', 'add'], ['web', 'change'], ['once', 'remove']]);
-    assert.equal(parsed.changes[1]!.fields.length, 1);
+    assert.deepEqual(parsed.changes.map((c) => [c.service, c.action]), [['extra', 'add'], ['web', 'swap'], ['once', 'remove']]);
+    assert.equal(parsed.changes[1]!.fields.length, 2);
     // Nothing happened: same pids, no state change, extra is not there and once still is.
     assert.deepEqual(await statusPids(sock), before);
     expectRun(await ctl(sock, 'status', 'extra'), 4, ['extra: ERROR (no such process)']);
@@ -641,6 +596,6 @@ describe('sockvisorctl: edge cases', () => {
     await daemon.waitForState('web:0', 'RUNNING');
     const webFile = path.join(files.servicesDir, 'web.yaml');
     await fs.writeFile(webFile, (await fs.readFile(webFile, 'utf8')).replace('start_seconds: 0.2', 'start_seconds: 0.3'));
-    expectRun(await ctl(files.controlSocket, 'reread'), 0, ['web: changed (supervise.start_seconds)']);
+    expectRun(await ctl(files.controlSocket, 'reread'), 0, ['web: updated in place (supervise.start_seconds)']);
   });
 });

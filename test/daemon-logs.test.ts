@@ -62,7 +62,7 @@ for n in range(100000):
     assert.equal(await fs.readFile(path.join(files.logsDir, 'hello.stdout.log'), 'utf8'), 'hi\n');
 
     const pretty = await DaemonProcess.start(t, files, { ready: false, args: ['--log-format', 'pretty'] });
-    await pretty.waitFor((r) => / INFO {2}state service=hello process=hello:0 from=STARTING to=EXITED pid=\d+ reason="exit status 0"/.test(r.msg));
+    await pretty.waitFor((r) => / INFO {2}state service=hello process=hello:0 generation=1 from=STARTING to=EXITED pid=\d+ reason="exit status 0"/.test(r.msg));
     await pretty.stop();
     assert.match(pretty.records[0]!.msg, /^\d\d:\d\d:\d\d\.\d{3} (INFO|WARN) {1,2}\S/);
   });

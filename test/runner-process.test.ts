@@ -145,10 +145,30 @@ print('unix ok')`;
   });
 });
 
+describe('threads under the sandbox', () => {
+  test('a daemon thread still running at exit does not abort the process (glibc loads its unwinder then)', async (t) => {
+    const body = `command: |
+  import threading, time
+  def spin():
+      while True:
+          time.sleep(0.001)
+  threading.Thread(target=spin, daemon=True).start()
+  time.sleep(0.05)
+  print('bye')
+`;
+    const r = await runPlan(t, (plan) => plan, body);
+    assert.equal(r.stdout, 'bye\n');
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /libgcc_s/);
+  });
+});
+
 describe('graceful stop', () => {
-  test('the stop signal finishes requests in flight, accepts no new ones, and exits 0', async (t) => {
+  // ThreadingHTTPServer sets daemon_threads, whose threads would die with the process.
+  for (const daemonThreads of [false, true]) test(`the stop signal finishes requests in flight, accepts no new ones, and exits 0 (daemon_threads ${daemonThreads})`, async (t) => {
     const code = `import socketserver, sys, time
 class Server(socketserver.ThreadingMixIn, socketserver.BaseServer):
+    daemon_threads = ${daemonThreads ? 'True' : 'False'}
     def __init__(self, sock, handler):
         socketserver.BaseServer.__init__(self, None, handler)
         self.socket = sock
@@ -185,7 +205,7 @@ ${code.split('\n').map((l) => `  ${l}`).join('\n')}
     for (const name of ['a', 'b', 'c', 'd', 'e']) await svc.waitForOutput('stdout', `handling ${name}\n`);
     process.kill(svc.proc.pid, 'SIGTERM');
     assert.deepEqual(await Promise.all(inFlight), ['done a\n', 'done b\n', 'done c\n', 'done d\n', 'done e\n']);
-    assert.deepEqual(await svc.exited, { code: 0, signal: null });
+    assert.deepEqual(await svc.exited, { code: 0, signal: null }, svc.stderr());
     assert.match(svc.stdout(), /stopped serving\n$/);
 
     // A connection made after the stop waits in the held socket's backlog for the next process.

@@ -31,6 +31,8 @@ export interface ProcessInfo {
   /** Seconds, for running processes. */
   readonly uptime?: number;
   readonly description?: string;
+  /** Something the operator should know beyond the state: `swap failed, kept generation 1: ...`. */
+  readonly note?: string;
   readonly sockets?: readonly SocketRef[];
 }
 
@@ -71,9 +73,13 @@ export interface AvailResult {
 
 export interface ConfigChange {
   readonly service: string;
-  /** `add`, `change`, `remove` (or already past tense). */
+  /** `add`, `remove`, `swap`, `scale` or `update`. */
   readonly action: string;
   readonly fields?: readonly string[];
+  readonly replicas?: { readonly from: number; readonly to: number };
+  readonly moves?: readonly { readonly key: string; readonly from: string; readonly to: string }[];
+  /** After a reload: why this change was not applied. */
+  readonly error?: string;
 }
 
 /** The result of `reread` and `reload`. */
@@ -81,6 +87,8 @@ export interface ChangesResult {
   readonly ok: boolean;
   readonly errors?: readonly string[];
   readonly changes?: readonly ConfigChange[];
+  /** Set when the config loaded but a new socket could not be bound. */
+  readonly failedAt?: 'bind';
 }
 
 export interface Formatted {
@@ -108,13 +116,17 @@ const FALLBACK_DESCRIPTIONS: Readonly<Record<string, string>> = {
   FATAL: 'Exited too quickly (process log may have details)',
 };
 
-/** `pid 4711, uptime 0:05:02` for a running process, else the daemon's reason text. */
+/**
+ * `pid 4711, uptime 0:05:02` for a running process, else the daemon's reason text; then the
+ * daemon's note, such as why the last swap was rolled back.
+ */
 export function describeProcess(p: ProcessInfo): string {
-  if (p.state === 'RUNNING' && typeof p.pid === 'number' && p.pid > 0 && typeof p.uptime === 'number') {
-    return `pid ${p.pid}, uptime ${formatUptime(p.uptime)}`;
-  }
-  if (p.description) return p.description;
-  return FALLBACK_DESCRIPTIONS[p.state] ?? '';
+  const base =
+    p.state === 'RUNNING' && typeof p.pid === 'number' && p.pid > 0 && typeof p.uptime === 'number'
+      ? `pid ${p.pid}, uptime ${formatUptime(p.uptime)}`
+      : p.description || (FALLBACK_DESCRIPTIONS[p.state] ?? '');
+  if (!p.note) return base;
+  return base ? `${base}; ${p.note}` : p.note;
 }
 
 export function noSuchProcess(name: string): string {
@@ -218,28 +230,49 @@ export function formatAvail(r: AvailResult): Formatted {
   return { lines, exitCode: EXIT.OK };
 }
 
-const PAST_TENSE: Readonly<Record<string, string>> = { add: 'added', change: 'changed', remove: 'removed' };
-
+/**
+ * One line per planned change, with the fields that caused it:
+ * `web: new generation (command)`, `api: scaled 2 -> 4 (supervise.replicas)`.
+ */
 export function formatChange(c: ConfigChange): string {
-  const action = PAST_TENSE[c.action] ?? c.action;
+  if (c.error !== undefined) return `${c.service}: ERROR (${c.error})`;
   const fields = c.fields ?? [];
-  return action === 'changed' && fields.length > 0 ? `${c.service}: changed (${fields.join(', ')})` : `${c.service}: ${action}`;
+  const cause = fields.length > 0 ? ` (${fields.join(', ')})` : '';
+  switch (c.action) {
+    case 'add':
+      return `${c.service}: added`;
+    case 'remove':
+      return `${c.service}: removed`;
+    case 'swap': {
+      const moved = (c.moves ?? []).map((m) => `, socket ${m.from} -> ${m.to}`).join('');
+      return `${c.service}: new generation${moved}${cause}`;
+    }
+    case 'scale':
+      return `${c.service}: scaled ${c.replicas?.from ?? '?'} -> ${c.replicas?.to ?? '?'}${cause}`;
+    case 'update':
+      return `${c.service}: updated in place${cause}`;
+    default:
+      return `${c.service}: ${c.action}${cause}`;
+  }
 }
 
 /**
  * `reread` and `reload`: one line per changed service, or supervisorctl's `No config updates to
- * processes`. A config that does not load is an error (exit 1), listed in full.
+ * processes`. A config that does not load, or a socket that cannot be bound, is an error (exit 1)
+ * listed in full; so is a change that could not be applied.
  */
 export function formatChanges(r: ChangesResult): Formatted {
   const lines: string[] = [];
   const changes = r.changes ?? [];
-  if (!r.ok) {
+  const applyFailed = changes.some((c) => c.error !== undefined);
+  if (!r.ok && !applyFailed) {
     const errors = r.errors ?? [];
-    lines.push(`ERROR (the config did not load: ${errors.length} error${errors.length === 1 ? '' : 's'}; nothing changed)`);
+    const count = `${errors.length} error${errors.length === 1 ? '' : 's'}`;
+    lines.push(r.failedAt === 'bind' ? `ERROR (a socket could not be bound: ${count}; nothing changed)` : `ERROR (the config did not load: ${count}; nothing changed)`);
     for (const e of errors) lines.push(`  ${e}`);
-  } else if (changes.length === 0) {
-    lines.push('No config updates to processes');
+    return { lines, exitCode: EXIT.FAILED };
   }
+  if (changes.length === 0) lines.push('No config updates to processes');
   for (const c of changes) lines.push(formatChange(c));
   return { lines, exitCode: r.ok ? EXIT.OK : EXIT.FAILED };
 }

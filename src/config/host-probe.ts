@@ -14,10 +14,25 @@ export interface FactRequests {
   readonly pythons: Iterable<string>;
 }
 
+/** Interpreter answers from earlier loads, each with the stamp of the binary that gave it. */
+export class HostProbeCache {
+  readonly pythons = new Map<string, { readonly exe: string; readonly stamp: string; readonly info: PythonInfo }>();
+}
+
+/** Identifies a file's current content well enough to tell a replaced binary or directory. */
+export async function fileStamp(file: string): Promise<string> {
+  try {
+    const st = await fs.stat(file);
+    return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`;
+  } catch {
+    return 'missing';
+  }
+}
+
 /** Looks everything up in parallel, once per distinct name, and answers from the results. */
-export async function probeHost(requests: FactRequests, envPath = process.env['PATH'] ?? ''): Promise<HostFacts> {
+export async function probeHost(requests: FactRequests, envPath = process.env['PATH'] ?? '', cache?: HostProbeCache): Promise<HostFacts> {
   const pythons = new Map<string, PythonInfo | { error: string }>();
-  await Promise.all([...new Set(requests.pythons)].map(async (p) => pythons.set(p, await probePython(p, envPath))));
+  await Promise.all([...new Set(requests.pythons)].map(async (p) => pythons.set(p, await probePythonCached(p, envPath, cache))));
   // Interpreter trees are statted too, so mapping can tell whether a CloudABI path exists here.
   const pathSet = new Set(requests.paths);
   for (const info of pythons.values()) {
@@ -117,6 +132,24 @@ const PYTHON_QUERY = [
   'print(json.dumps({"executable": os.path.realpath(sys.executable), "version": "%d.%d.%d" % sys.version_info[:3],',
   '  "stdlib": sysconfig.get_path("stdlib"), "dynload": d if d and os.path.isdir(d) else (p if os.path.isdir(p) else None)}))',
 ].join('\n');
+
+/**
+ * Asking an interpreter costs a process start, so a reload reuses the answer while the binary
+ * found in PATH is the same file, unchanged, and is itself the interpreter. A shim (pyenv) or a
+ * wrapper script may pick another interpreter at any time, so those are asked every time.
+ */
+async function probePythonCached(nameOrPath: string, envPath: string, cache: HostProbeCache | undefined): Promise<PythonInfo | { error: string }> {
+  const exe = await findInPath(nameOrPath, envPath);
+  if (exe === undefined || cache === undefined) return probePython(nameOrPath, envPath);
+  const stamp = await fileStamp(exe);
+  const cached = cache.pythons.get(nameOrPath);
+  if (cached && cached.exe === exe && cached.stamp === stamp) return cached.info;
+  const info = await probePython(nameOrPath, envPath);
+  const real = await fs.realpath(exe).catch(() => exe);
+  if ('error' in info || real !== info.executable) cache.pythons.delete(nameOrPath);
+  else cache.pythons.set(nameOrPath, { exe, stamp, info });
+  return info;
+}
 
 async function probePython(nameOrPath: string, envPath: string): Promise<PythonInfo | { error: string }> {
   const exe = await findInPath(nameOrPath, envPath);

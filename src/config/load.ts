@@ -8,10 +8,10 @@ import { parseAddress } from './address.js';
 import { findBindConflicts } from './crosscheck.js';
 import { defaultDaemonConfig, parseDaemonConfig, type DaemonConfig } from './daemon-config.js';
 import { compareDiagnostics, error, hasErrors, warning, type Diagnostic } from './diagnostics.js';
-import { probeHost, probeLibraries } from './host-probe.js';
+import { fileStamp, HostProbeCache, probeHost, probeLibraries } from './host-probe.js';
 import { RUNNER_PATH } from '../runner-path.js';
 import { resolveService } from './resolve.js';
-import { classifyServiceFileName, parseServiceFile, type ServiceSource } from './service.js';
+import { classifyServiceFileName, parseServiceFile, type ParsedService, type ServiceSource } from './service.js';
 import type { ServiceSpec } from './spec.js';
 
 export interface LoadResult {
@@ -29,6 +29,19 @@ export interface LoadOptions {
   readonly serviceFiles?: readonly string[];
   /** How file names appear in messages; by default relative to the working directory. */
   readonly displayPath?: (absolute: string) => string;
+  /** What the last load found, so a reload re-does only what changed (the daemon keeps one). */
+  readonly cache?: LoadCache;
+}
+
+/**
+ * Results of the last load that the next one may reuse: a service file with the same text parses
+ * the same, and an interpreter binary that has not changed answers the same.
+ */
+export class LoadCache {
+  readonly parsed = new Map<string, { readonly text: string; readonly shown: string; readonly result: ParsedService }>();
+  readonly host = new HostProbeCache();
+  /** Library lists by interpreter and directories, with the stamps they were found under. */
+  readonly libraries = new Map<string, { readonly stamp: string; readonly files: string[] }>();
 }
 
 export function relativeToCwd(absolute: string): string {
@@ -55,6 +68,8 @@ export async function loadConfig(options: LoadOptions): Promise<LoadResult> {
   }
 
   const files = options.serviceFiles?.map((f) => path.resolve(f)) ?? (await listServiceFiles(config.servicesDir, display, diagnostics));
+  // Read in parallel: a thousand small files are a thousand round trips to the thread pool.
+  const accepted: { file: string; shown: string; name: string; text: Promise<string | undefined> }[] = [];
   const sources: ServiceSource[] = [];
   const parseDiagnostics = new Map<ServiceSource, Diagnostic[]>();
   const seenNames = new Map<string, string>();
@@ -75,9 +90,14 @@ export async function loadConfig(options: LoadOptions): Promise<LoadResult> {
       continue;
     }
     seenNames.set(verdict.name, shown);
-    const text = await readText(file, shown, diagnostics);
+    accepted.push({ file, shown, name: verdict.name, text: readText(file, shown, diagnostics) });
+  }
+  for (const { file, shown, name, text: reading } of accepted) {
+    const text = await reading;
     if (text === undefined) continue;
-    const parsed = parseServiceFile(text, shown, verdict.name, path.dirname(file));
+    const cached = options.cache?.parsed.get(file);
+    const parsed = cached && cached.text === text && cached.shown === shown ? cached.result : parseServiceFile(text, shown, name, path.dirname(file));
+    options.cache?.parsed.set(file, { text, shown, result: parsed });
     diagnostics.push(...parsed.diagnostics);
     // Positions show the display path; the spec keeps the real one for the daemon.
     if (parsed.service) {
@@ -87,7 +107,9 @@ export async function loadConfig(options: LoadOptions): Promise<LoadResult> {
     }
   }
 
-  const facts = await probeHost(factRequests(sources, config));
+  const current = new Set(accepted.map((a) => a.file));
+  if (options.cache) for (const file of options.cache.parsed.keys()) if (!current.has(file)) options.cache.parsed.delete(file);
+  const facts = await probeHost(factRequests(sources, config), undefined, options.cache?.host);
   const services: ServiceSpec[] = [];
   for (const source of sources) {
     const resolved = resolveService(source, config.python, facts);
@@ -97,21 +119,33 @@ export async function loadConfig(options: LoadOptions): Promise<LoadResult> {
       services.push({ ...resolved.spec, warnings: [...parseWarnings, ...resolved.spec.warnings].sort(compareDiagnostics) });
     }
   }
-  await attachLibraries(services);
+  await attachLibraries(services, options.cache);
   diagnostics.push(...findBindConflicts(services));
   diagnostics.sort(compareDiagnostics);
   return { config, services, diagnostics, ok: !hasErrors(diagnostics) };
 }
 
-/** Fills in ServiceSpec.libraries for sandboxed runner services, one probe per distinct set. */
-async function attachLibraries(services: ServiceSpec[]): Promise<void> {
+/**
+ * Fills in ServiceSpec.libraries for sandboxed runner services, one probe per distinct set. A
+ * cached list is reused while the interpreter and the directories (their entries) are unchanged;
+ * an extension module rewritten in place to load other libraries needs a daemon restart.
+ */
+async function attachLibraries(services: ServiceSpec[], cache: LoadCache | undefined): Promise<void> {
   const probes = new Map<string, Promise<string[]>>();
+  const probe = async (python: string, dirs: string[], key: string): Promise<string[]> => {
+    const stamp = (await Promise.all([python, ...dirs].map(fileStamp))).join(' ');
+    const cached = cache?.libraries.get(key);
+    if (cached && cached.stamp === stamp) return cached.files;
+    const files = await probeLibraries(python, RUNNER_PATH, dirs);
+    cache?.libraries.set(key, { stamp, files });
+    return files;
+  };
   for (let i = 0; i < services.length; i++) {
     const s = services[i]!;
     if (s.python === undefined || s.supervise.sandbox === 'off') continue;
     const dirs = s.files.filter((f) => f.isDirectory).map((f) => f.path);
     const key = JSON.stringify([s.python.executable, dirs]);
-    if (!probes.has(key)) probes.set(key, probeLibraries(s.python.executable, RUNNER_PATH, dirs));
+    if (!probes.has(key)) probes.set(key, probe(s.python.executable, dirs, key));
     services[i] = { ...s, libraries: await probes.get(key)! };
   }
 }

@@ -2,6 +2,7 @@
 import os from 'node:os';
 import type { LogFile } from '../logs/log-file.js';
 import { readLastLines } from '../logs/tail.js';
+import type { ServicePlan } from '../plan/reload-plan.js';
 import type { ProcessSlot } from '../supervise/process-slot.js';
 import { VERSION } from '../version.js';
 import { describeProcess } from './describe.js';
@@ -16,12 +17,17 @@ export interface ProcessEntry {
   readonly slot: ProcessSlot;
   /** How long a start may take before it counts as failed: start_seconds plus slack. */
   readonly startWaitMs: number;
+  /** Shown after the description: why the last swap was rolled back. */
+  readonly note?: string;
 }
 
-export interface ConfigChange {
-  readonly service: string;
-  readonly action: 'add' | 'remove' | 'change';
-  readonly fields: readonly string[];
+/** One line of a reload plan; after a reload, `error` says why it was not applied. */
+export type ConfigChange = ServicePlan & { readonly error?: string };
+
+export interface RestartResult {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly error?: string;
 }
 
 /** What the commands need from the daemon. */
@@ -33,7 +39,9 @@ export interface ControlTarget {
   serviceList(): { name: string; replicas: number; autostart: boolean }[];
   configStatus(): { ok: boolean; at: number; errors: string[] };
   reread(): Promise<{ ok: boolean; errors: string[]; changes: ConfigChange[] }>;
-  reload(): Promise<{ ok: boolean; errors: string[]; changes: ConfigChange[] }>;
+  reload(): Promise<{ ok: boolean; errors: string[]; changes: ConfigChange[]; failedAt?: 'bind'; timing?: { loadMs: number; planMs: number; applyMs: number } }>;
+  /** New processes for these replicas of one service: swapped in, or with `hard` stop-then-start. */
+  restart(service: string, indexes: readonly number[], hard: boolean): Promise<RestartResult[]>;
   requestShutdown(): void;
 }
 
@@ -87,7 +95,10 @@ const handlers: Record<string, Handler> = {
     const processes = entries.map((p) => {
       const s = p.slot.state;
       const { uptime, description } = describeProcess(s, now);
-      return { name: p.name, service: p.service, index: p.index, state: s.state, pid: s.pid ?? 0, uptime, description, sockets: target.socketsOf(p.service) };
+      return {
+        name: p.name, service: p.service, index: p.index, state: s.state, pid: s.pid ?? 0, uptime, description, sockets: target.socketsOf(p.service),
+        ...(p.note ? { note: p.note } : {}),
+      };
     });
     return { processes, unknown, config: target.configStatus() };
   },
@@ -104,10 +115,12 @@ const handlers: Record<string, Handler> = {
 
   async restart(args, target) {
     const { entries, unknown } = pick(target, names(args));
-    const results = await Promise.all(entries.map(async (p) => {
-      await stopOne(p);
-      return startOne(p);
-    }));
+    const hard = args['hard'] === true;
+    const byService = new Map<string, number[]>();
+    for (const p of entries) byService.set(p.service, [...(byService.get(p.service) ?? []), p.index]);
+    const perService = await Promise.all([...byService].map(([service, indexes]) => target.restart(service, indexes, hard)));
+    const order = new Map(entries.map((p, i) => [p.name, i]));
+    const results = perService.flat().sort((a, b) => (order.get(a.name) ?? 0) - (order.get(b.name) ?? 0));
     return { results, unknown };
   },
 
@@ -164,8 +177,8 @@ const handlers: Record<string, Handler> = {
   },
 
   async reload(_args, target) {
-    const { ok, errors, changes } = await target.reload();
-    return { ok, errors, changes };
+    const { ok, errors, changes, failedAt, timing } = await target.reload();
+    return { ok, errors, changes, ...(failedAt ? { failedAt } : {}), ...(timing ? { timing } : {}) };
   },
 
   async shutdown(_args, target) {

@@ -12,7 +12,12 @@ export class LogFile {
   private chain: Promise<void> = Promise.resolve();
   private readonly followers = new Set<(data: Buffer) => void>();
 
-  constructor(readonly path: string, private readonly limits: LogLimits) {}
+  constructor(readonly path: string, private limits: LogLimits) {}
+
+  /** New rotation limits (a reload) apply from the next write. */
+  setLimits(limits: LogLimits): void {
+    this.limits = limits;
+  }
 
   /** Appends whole lines. Resolves once they are written; calls are written in call order. */
   append(lines: readonly Buffer[]): Promise<void> {

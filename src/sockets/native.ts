@@ -33,6 +33,8 @@ export interface NativeAddon {
   /** Marks every fd from firstFd up close-on-exec. */
   cloexecFrom(firstFd: number): void;
   close(fd: number): void;
+  /** New connections are refused from now on; the fd stays open. False where the system cannot. */
+  stopListening(fd: number): boolean;
   /** [readFd, writeFd], both close-on-exec. */
   pipe(): [number, number];
   localAddress(fd: number): LocalAddress;

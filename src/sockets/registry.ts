@@ -88,6 +88,18 @@ export class SocketRegistry {
     this.setUser(service, []);
   }
 
+  /**
+   * Refuses new connections on these sockets from now on, while the processes that still hold
+   * them finish: a socket on its way out turns clients away at once instead of queueing them
+   * where no one will accept them.
+   */
+  stopListening(identities: Iterable<string>): void {
+    for (const identity of identities) {
+      const socket = this.held.get(identity);
+      if (socket && socket.socketType !== 'dgram') native.stopListening(socket.fd);
+    }
+  }
+
   /** Closes every held socket that no service declares any more, and returns them. */
   closeUnused(): HeldSocket[] {
     const closed: HeldSocket[] = [];

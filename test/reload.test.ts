@@ -143,6 +143,21 @@ describe('reload applies only what changed', () => {
     assert.ok(served.some((s) => s.startsWith(`${ports.a} v1`)));
   });
 
+  test('a unix socket mode edit is applied to the held socket file, which stays the same file', async (t) => {
+    const { files, sock } = await trio(t);
+    const socketPath = path.join(files.dir, 'app.sock');
+    const unix = versionedService('v1', socketPath).replace(`{bind: "${socketPath}"}`, `{bind: "${socketPath}", mode: "0600"}`);
+    await fs.writeFile(path.join(files.servicesDir, 'unix.yaml'), unix);
+    expectRun(await ctl(sock, 'reload'), 0, ['unix: added']);
+    const before = await fs.stat(socketPath);
+    assert.equal(before.mode & 0o777, 0o600);
+    await editAtomically(path.join(files.servicesDir, 'unix.yaml'), (text) => text.replace('mode: "0600"', 'mode: "0660"'));
+    expectRun(await ctl(sock, 'reload'), 0, ['unix: new generation (args.listener)']);
+    const after = await fs.stat(socketPath);
+    assert.equal(after.mode & 0o777, 0o660);
+    assert.equal(after.ino, before.ino, 'the same socket file: clients never saw it missing');
+  });
+
   test('SIGHUP reloads as sockvisorctl reload does', async (t) => {
     const { daemon, sock, file, pids, ports } = await trio(t);
     const mark = daemon.records.length;

@@ -211,6 +211,7 @@ export class Daemon implements ControlTarget {
       this.lastLoad = { ok: false, at: Date.now(), errors: message };
       return { ok: false, errors: message, changes: [], failedAt: 'bind', timing };
     }
+    this.registry.applyFileModes(loaded.services.flatMap((s) => s.sockets));
     this.adoptDaemonSettings(loaded.config);
     const next = new Map(loaded.services.map((s) => [s.name, s]));
     const leaving = new Set(plan.close.map((d) => d.identity));

@@ -89,6 +89,27 @@ export class SocketRegistry {
   }
 
   /**
+   * Gives held unix socket files the mode and owner their declarations now ask for (a reload may
+   * change them without moving the socket). Only files that are still the ones we made.
+   */
+  applyFileModes(declarations: readonly SocketDecl[]): void {
+    for (const decl of declarations) {
+      const socket = this.held.get(decl.identity);
+      if (!socket?.unixFile || !decl.unixFile || socket.address.family !== 'unix') continue;
+      try {
+        const st = fs.lstatSync(socket.address.path);
+        if (!st.isSocket() || st.dev !== socket.unixFile.dev || st.ino !== socket.unixFile.ino) continue;
+        if ((st.mode & 0o7777) !== decl.unixFile.mode) fs.chmodSync(socket.address.path, decl.unixFile.mode);
+        if ((decl.unixFile.uid !== -1 && st.uid !== decl.unixFile.uid) || (decl.unixFile.gid !== -1 && st.gid !== decl.unixFile.gid)) {
+          fs.lchownSync(socket.address.path, decl.unixFile.uid, decl.unixFile.gid);
+        }
+      } catch {
+        // gone or not ours to change; the next bind will set it
+      }
+    }
+  }
+
+  /**
    * Refuses new connections on these sockets from now on, while the processes that still hold
    * them finish: a socket on its way out turns clients away at once instead of queueing them
    * where no one will accept them.

@@ -1,0 +1,271 @@
+/**
+ * Tells the daemon when its config changed on disk: the config file, or the `*.yaml` files of the
+ * services directory. The daemon re-reads everything on a call, so the watcher errs towards
+ * calling: a spurious reload is cheap, a missed one leaves a stale config running.
+ */
+import type { Stats } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { watch, type ChokidarOptions, type FSWatcher } from 'chokidar';
+import { SERVICE_SUFFIX } from '../config/service.js';
+import { Debouncer } from './debounce.js';
+
+export interface ConfigWatcherOptions {
+  readonly configFile: string;
+  readonly servicesDir: string;
+  /** The changed paths in the burst, de-duplicated; services are named under `servicesDir` as given. */
+  readonly onChange: (paths: readonly string[]) => void;
+  readonly onError?: (error: Error) => void;
+  readonly debounceMs?: number;
+  readonly maxWaitMs?: number;
+}
+
+/**
+ * A file written in several steps (an editor saving in place, a copy over the network) must not be
+ * reported after the first: the reload would read half a document. chokidar's awaitWriteFinish
+ * holds a file's event back until the file's size has not changed for stabilityThreshold, polling
+ * every pollInterval. 150 ms is long next to the gaps within one save and short next to the
+ * debounce, so a reload waits little for it. Size is all it compares: a same-size rewrite passes at
+ * once, but such a write is a single one. A file that never settles is still reported when the
+ * debounce's maximum wait runs out, from the raw events that show it changing.
+ */
+const SETTLE = { stabilityThreshold: 150, pollInterval: 50 } as const;
+
+/** What the services path resolves to: a different one is another directory, even at the same path. */
+interface DirIdentity {
+  readonly real: string;
+  readonly dev: number;
+  readonly ino: number;
+}
+
+export class ConfigWatcher {
+  private readonly debouncer: Debouncer<string>;
+  private configFile: string;
+  private servicesDir: string;
+  /** The config file. When it is deleted, chokidar watches its directory for it to come back. */
+  private configWatcher: FSWatcher | undefined;
+  /** The service files: the real services directory (symlinks resolved) at depth 0. */
+  private contentsWatcher: FSWatcher | undefined;
+  /** The directory contentsWatcher watches; undefined while the services path is no directory. */
+  private contents: DirIdentity | undefined;
+  /**
+   * The services directory's own entry in its parent, and nothing else there: a symlink swapped to
+   * another directory, or the directory removed or made. Watching its contents cannot show these.
+   */
+  private entryWatcher: FSWatcher | undefined;
+  /** Starting and stopping watchers, one at a time, so two re-targets never interleave. */
+  private queue: Promise<void> = Promise.resolve();
+  private recheckQueued = false;
+  private recheckAnnounces = false;
+  private closed = false;
+
+  private constructor(private readonly options: ConfigWatcherOptions) {
+    this.configFile = path.resolve(options.configFile);
+    this.servicesDir = path.resolve(options.servicesDir);
+    this.debouncer = new Debouncer(options.debounceMs ?? 300, options.maxWaitMs ?? 2000, (paths) => {
+      if (!this.closed) this.options.onChange(paths);
+    });
+  }
+
+  /** Resolves once every watch is in place, so a change made after it is reported. */
+  static async start(options: ConfigWatcherOptions): Promise<ConfigWatcher> {
+    const watcher = new ConfigWatcher(options);
+    try {
+      await watcher.serially(async () => {
+        await watcher.watchConfigFile();
+        await watcher.watchServicesDir();
+      });
+    } catch (e) {
+      await watcher.close();
+      throw e;
+    }
+    return watcher;
+  }
+
+  /** The config now names other paths (after a reload): watch those instead. No-op if unchanged. */
+  retarget(configFile: string, servicesDir: string): Promise<void> {
+    const nextConfig = path.resolve(configFile);
+    const nextServices = path.resolve(servicesDir);
+    return this.serially(async () => {
+      if (this.closed) return;
+      if (nextConfig !== this.configFile) {
+        this.configFile = nextConfig;
+        await this.watchConfigFile();
+      }
+      if (nextServices !== this.servicesDir) {
+        this.servicesDir = nextServices;
+        await this.watchServicesDir();
+      }
+    });
+  }
+
+  /** No callbacks after it resolves, and no watch is left open. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.debouncer.cancel();
+    await this.serially(async () => {
+      const watchers = [this.configWatcher, this.entryWatcher, this.contentsWatcher];
+      this.configWatcher = this.entryWatcher = this.contentsWatcher = undefined;
+      this.contents = undefined;
+      await Promise.all(watchers.map((w) => w?.close()));
+    });
+  }
+
+  private serially(task: () => Promise<void>): Promise<void> {
+    const run = this.queue.then(task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async watchConfigFile(): Promise<void> {
+    await this.configWatcher?.close();
+    this.configWatcher = undefined;
+    const file = this.configFile;
+    this.configWatcher = await this.startWatcher(file, { awaitWriteFinish: SETTLE }, {
+      event: (_event, changed) => {
+        if (changed === file) this.changed(file);
+      },
+      // Missing, the file is watched through its directory, whose raw events name its siblings too.
+      raw: (name, watched) => {
+        const changed = watched === file || name === undefined ? watched : path.join(watched, name);
+        if (changed === file) this.debouncer.notice(file);
+      },
+    });
+  }
+
+  private async watchServicesDir(): Promise<void> {
+    await this.entryWatcher?.close();
+    this.entryWatcher = undefined;
+    this.entryWatcher = await this.watchServicesEntry();
+    await this.watchContents(await dirIdentity(this.servicesDir));
+  }
+
+  private async watchServicesEntry(): Promise<FSWatcher | undefined> {
+    let parent: string;
+    try {
+      parent = await fs.realpath(path.dirname(this.servicesDir));
+    } catch (e) {
+      // Without a parent there is no entry to watch; the config checks report the missing directory.
+      if (isMissing(e)) return undefined;
+      throw e;
+    }
+    const entry = path.join(parent, path.basename(this.servicesDir));
+    return this.startWatcher(parent, {
+      depth: 0,
+      // Not followed, a symlink is compared by its target on each read of the parent, and a swap is
+      // reported as a change. Followed, chokidar treats it as the directory it first pointed at and
+      // reports nothing when it is swapped.
+      followSymlinks: false,
+      // Everything else in the parent (it may be /etc) is no business of ours.
+      ignored: (p) => p !== parent && p !== entry,
+    }, { event: () => this.recheckServicesDir(true) });
+  }
+
+  /**
+   * Something happened at or in the services directory. If the path now leads to another directory
+   * (a swapped symlink; a directory removed and made again), watch that one instead. `announce`
+   * reports the directory as changed even when it is the same one.
+   */
+  private recheckServicesDir(announce: boolean): void {
+    this.recheckAnnounces ||= announce;
+    if (this.recheckQueued) return;
+    this.recheckQueued = true;
+    this.serially(async () => {
+      this.recheckQueued = false;
+      const announced = this.recheckAnnounces;
+      this.recheckAnnounces = false;
+      if (this.closed) return;
+      const now = await dirIdentity(this.servicesDir);
+      const moved = !sameDir(now, this.contents);
+      if (moved) await this.watchContents(now);
+      // Only now, with the new directory watched: a reload cannot start before a change in it would be seen.
+      if (moved || announced) this.changed(this.servicesDir);
+    }).catch((e: unknown) => this.reportError(e));
+  }
+
+  private async watchContents(dir: DirIdentity | undefined): Promise<void> {
+    // Closed before the next one starts: chokidar shares one fs.watch per path among its watchers,
+    // and a directory made again at the same path would otherwise join the old one's dead watch.
+    await this.contentsWatcher?.close();
+    this.contentsWatcher = undefined;
+    this.contents = dir;
+    if (dir === undefined || this.closed) return;
+    const shown = this.servicesDir;
+    const isServiceFile = (p: string) => path.dirname(p) === dir.real && p.endsWith(SERVICE_SUFFIX);
+    this.contentsWatcher = await this.startWatcher(dir.real, {
+      depth: 0,
+      awaitWriteFinish: SETTLE,
+      ignored: (p) => path.dirname(p) === dir.real && !p.endsWith(SERVICE_SUFFIX),
+    }, {
+      event: (_event, changed) => {
+        if (isServiceFile(changed)) this.changed(path.join(shown, path.basename(changed)));
+      },
+      raw: (name, watched) => {
+        const changed = watched === dir.real ? (name === undefined ? undefined : path.join(dir.real, name)) : watched;
+        if (changed !== undefined && isServiceFile(changed)) this.debouncer.notice(path.join(shown, path.basename(changed)));
+        // The cheapest way to learn that the directory went away: its own watch says something.
+        this.recheckServicesDir(false);
+      },
+    });
+  }
+
+  private changed(file: string): void {
+    if (!this.closed) this.debouncer.push(file);
+  }
+
+  private reportError(e: unknown): void {
+    if (!this.closed) this.options.onError?.(e instanceof Error ? e : new Error(String(e)));
+  }
+
+  /** A chokidar watcher that reports to us once it is ready, and never after this watcher closes. */
+  private async startWatcher(
+    target: string,
+    options: ChokidarOptions,
+    on: {
+      event: (event: string, changed: string, stats?: Stats) => void;
+      raw?: (name: string | undefined, watched: string) => void;
+    },
+  ): Promise<FSWatcher> {
+    const watcher = watch(target, { ...options, ignoreInitial: true, persistent: true });
+    let ready = false;
+    // Before 'ready', chokidar reports a symlink it found as added even with ignoreInitial.
+    watcher.on('all', (event, changed, stats) => {
+      if (ready && !this.closed) on.event(event, changed, stats);
+    });
+    const raw = on.raw;
+    if (raw) {
+      watcher.on('raw', (_event, name, details) => {
+        const watched = (details as { watchedPath?: unknown } | undefined)?.watchedPath;
+        if (ready && !this.closed && typeof watched === 'string') raw(typeof name === 'string' && name !== '' ? name : undefined, watched);
+      });
+    }
+    watcher.on('error', (e) => this.reportError(e));
+    await new Promise<void>((resolve) =>
+      watcher.once('ready', () => {
+        ready = true;
+        resolve();
+      }),
+    );
+    return watcher;
+  }
+}
+
+async function dirIdentity(dir: string): Promise<DirIdentity | undefined> {
+  try {
+    const real = await fs.realpath(dir);
+    const stats = await fs.stat(real);
+    return stats.isDirectory() ? { real, dev: stats.dev, ino: stats.ino } : undefined;
+  } catch (e) {
+    if (isMissing(e)) return undefined;
+    throw e;
+  }
+}
+
+function sameDir(a: DirIdentity | undefined, b: DirIdentity | undefined): boolean {
+  return a === b || (a !== undefined && b !== undefined && a.real === b.real && a.dev === b.dev && a.ino === b.ino);
+}
+
+function isMissing(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}

@@ -1,7 +1,10 @@
 /** What every bench script shares: summary statistics, flag parsing, and process handling. */
-import type { ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { accessSync, constants as fsConstants, readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 
 /** Median, min and max of a set of timings. */
 export function stats(samples: readonly number[]): { median: number; min: number; max: number } {
@@ -40,6 +43,17 @@ export function isOurs(pid: number, marker: string): boolean {
   }
 }
 
+/** Every process whose command line has one of `marks`: catches one whose pid was never read. */
+export function killByMarker(marks: readonly string[]): void {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return;
+  }
+  for (const entry of entries) if (/^\d+$/.test(entry) && Number(entry) !== process.pid && marks.some((m) => isOurs(Number(entry), m))) tryKill(Number(entry));
+}
+
 export function exitOf(child: ChildProcess): Promise<void> {
   return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((resolve) => child.once('exit', () => resolve()));
 }
@@ -50,6 +64,24 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
     timer = setTimeout(() => reject(new Error(`${what} did not happen within ${ms} ms`)), ms);
   });
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * SIGTERM, `graceMs` for the child's own orderly stop, then SIGKILL. Returns what went wrong, if
+ * anything, for the bench's notes.
+ */
+export async function stopChild(child: ChildProcess, what: string, graceMs: number): Promise<string | undefined> {
+  if (child.exitCode !== null || child.signalCode !== null) return undefined;
+  const exited = exitOf(child);
+  tryKill(child.pid!, 'SIGTERM');
+  try {
+    await withTimeout(exited, graceMs, `${what} exit after SIGTERM`);
+    return undefined;
+  } catch (e) {
+    tryKill(child.pid!);
+    await withTimeout(exited, 5000, `${what} exit after SIGKILL`).catch(() => undefined);
+    return (e as Error).message;
+  }
 }
 
 export function findOnPath(name: string): string | undefined {
@@ -93,4 +125,130 @@ export function supervisordConfig(dir: string, socket: string, programs: readonl
     '',
     ...programs,
   ].join('\n');
+}
+
+/** `name` from PATH, or from /usr/bin or /usr/local/bin (a PATH without them, as under some sudo). */
+export function findExecutable(name: string): string | undefined {
+  return findOnPath(name) ?? [`/usr/bin/${name}`, `/usr/local/bin/${name}`].find((f) => {
+    try {
+      accessSync(f, fsConstants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** supervisord and supervisorctl, installing Debian's `supervisor` package first when missing. */
+export function ensureSupervisor(): { supervisord: string; supervisorctl: string; version: string } {
+  if (findExecutable('supervisord') === undefined || findExecutable('supervisorctl') === undefined) {
+    if (process.getuid?.() !== 0) throw new Error('supervisord is not installed and this is not root: run apt-get install -y supervisor');
+    console.error("supervisord not found: installing Debian's supervisor package (apt-get install -y supervisor) ...");
+    // apt's own output goes to stderr, so stdout stays the bench's report.
+    const apt = (args: string[]) => spawnSync('apt-get', args, { stdio: ['ignore', 2, 2], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    let install = apt(['install', '-y', 'supervisor']);
+    if (install.status !== 0) {
+      // Usually a container whose package lists were never fetched.
+      const update = apt(['update']);
+      if (update.status !== 0) throw new Error(`apt-get update failed (${update.error?.message ?? `exit ${update.status}`})`);
+      install = apt(['install', '-y', 'supervisor']);
+    }
+    if (install.status !== 0) throw new Error(`apt-get install -y supervisor failed (${install.error?.message ?? `exit ${install.status}`})`);
+  }
+  const supervisord = findExecutable('supervisord');
+  const supervisorctl = findExecutable('supervisorctl');
+  if (supervisord === undefined || supervisorctl === undefined) throw new Error('supervisor was installed but supervisord or supervisorctl is not on PATH');
+  const v = spawnSync(supervisord, ['--version'], { encoding: 'utf8' });
+  return { supervisord, supervisorctl, version: v.status === 0 ? v.stdout.trim() : 'unknown version' };
+}
+
+/** The interpreter `name` really is (a pyenv shim resolves to its binary), and its version. */
+export function realInterpreter(name: string): { executable: string; version: string } {
+  const r = spawnSync(name, ['-c', 'import sys,os;print(os.path.realpath(sys.executable));print(sys.version.split()[0])'], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${name} did not run: ${r.error?.message ?? r.stderr}`);
+  const [executable, version] = r.stdout.trim().split('\n');
+  if (!executable || !version) throw new Error(`${name} printed ${JSON.stringify(r.stdout)}`);
+  return { executable, version };
+}
+
+/** A TCP port on `host` that was free a moment ago, for a server that binds its own socket. */
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      const port = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A supervisor's output, line by line (`parse` turns a line into an entry, or skips it), with
+ * waits for an entry that matches.
+ */
+export class LineLog<T> extends EventEmitter {
+  readonly entries: T[] = [];
+  private tail = '';
+
+  constructor(streams: readonly Readable[], private readonly parse: (line: string) => T | undefined, readonly raw: string[] = []) {
+    super();
+    for (const stream of streams) {
+      stream.setEncoding('utf8');
+      let partial = '';
+      stream.on('data', (chunk: string) => {
+        partial += chunk;
+        let nl: number;
+        while ((nl = partial.indexOf('\n')) !== -1) {
+          this.add(partial.slice(0, nl));
+          partial = partial.slice(nl + 1);
+        }
+      });
+      stream.on('end', () => {
+        if (partial) this.add(partial);
+        partial = '';
+      });
+    }
+  }
+
+  private add(line: string): void {
+    this.raw.push(line);
+    this.tail = line;
+    const entry = this.parse(line);
+    if (entry === undefined) return;
+    this.entries.push(entry);
+    this.emit('entry');
+  }
+
+  /**
+   * The first entry at index `from` or later that matches; its index comes with it. `test` sees
+   * each entry once, in order, so it may count. Rejects after `deadlineMs`, or once `exited`
+   * settles.
+   */
+  waitFor(from: number, test: (e: T) => boolean, what: string, exited?: Promise<unknown>, deadlineMs = 10_000): Promise<{ entry: T; index: number }> {
+    const found = new Promise<{ entry: T; index: number }>((resolve, reject) => {
+      const scan = () => {
+        for (let i = from; i < this.entries.length; i++) {
+          if (test(this.entries[i]!)) {
+            this.off('entry', scan);
+            resolve({ entry: this.entries[i]!, index: i });
+            return;
+          }
+        }
+        from = this.entries.length;
+      };
+      this.on('entry', scan);
+      scan();
+      exited?.then(() => {
+        this.off('entry', scan);
+        reject(new Error(`the supervisor exited while waiting for ${what}; last output line: ${this.tail || '(none)'}`));
+      });
+    });
+    return withTimeout(found, deadlineMs, what);
+  }
+
+  /** The last lines of output, for an error message. */
+  last(n: number): string {
+    return this.raw.slice(-n).join('\n') || '(no output)';
+  }
 }

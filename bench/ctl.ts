@@ -9,8 +9,8 @@
  *
  *   npm run build && npm run bench:ctl [-- --runs N] [-- --python PATH]
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants as fsConstants, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { exitOf, findOnPath, isOurs, positiveIntFlag, stats, supervisordConfig, tryKill, withTimeout } from './common.js';
+import { ensureSupervisor, exitOf, isOurs, killByMarker, positiveIntFlag, realInterpreter, stats, stopChild, supervisordConfig, tryKill, withTimeout } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const CTL = fileURLToPath(new URL('../src/cli/sockvisorctl.js', import.meta.url));
@@ -57,17 +57,6 @@ function killServices(): number {
 
 /** Command-line markers of service processes: sockvisord's carry `--daemon-pid N`. */
 const markers = new Set<string>();
-
-/** Every process whose command line has one of `marks` (supervisord's programs run `root/.../svc.py`). */
-function killByMarker(marks: readonly string[]): void {
-  let entries: string[];
-  try {
-    entries = readdirSync('/proc');
-  } catch {
-    return;
-  }
-  for (const entry of entries) if (/^\d+$/.test(entry) && Number(entry) !== process.pid && marks.some((m) => isOurs(Number(entry), m))) tryKill(Number(entry));
-}
 
 function killEverything(): void {
   for (const child of liveClients) tryKill(child.pid!);
@@ -126,17 +115,7 @@ class Output {
 
 /** SIGTERM, a grace period for the daemon's orderly stop, then SIGKILL. Returns a problem, if any. */
 async function stopDaemon(child: ChildProcess, name: string): Promise<string | undefined> {
-  let problem: string | undefined;
-  if (child.exitCode === null && child.signalCode === null) {
-    tryKill(child.pid!, 'SIGTERM');
-    try {
-      await withTimeout(exitOf(child), DEADLINE_MS, `${name} exit after SIGTERM`);
-    } catch (e) {
-      problem = (e as Error).message;
-      tryKill(child.pid!);
-      await withTimeout(exitOf(child), 5000, `${name} exit after SIGKILL`).catch(() => undefined);
-    }
-  }
+  const problem = await stopChild(child, name, DEADLINE_MS);
   liveDaemons.delete(child);
   return problem;
 }
@@ -270,52 +249,6 @@ function timeClient(client: Client): Promise<number> {
       resolve(ms);
     });
   });
-}
-
-// ---------------------------------------------------------------------------------------------
-// Setup helpers, as in bench/recovery.ts.
-
-
-function findExecutable(name: string): string | undefined {
-  return findOnPath(name) ?? [`/usr/bin/${name}`, `/usr/local/bin/${name}`].find((f) => {
-    try {
-      accessSync(f, fsConstants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
-
-/** supervisord and supervisorctl, installing Debian's `supervisor` package first when missing. */
-function ensureSupervisor(): { supervisord: string; supervisorctl: string; version: string } {
-  if (findExecutable('supervisord') === undefined || findExecutable('supervisorctl') === undefined) {
-    if (process.getuid?.() !== 0) throw new Error('supervisord is not installed and this is not root: run apt-get install -y supervisor');
-    console.error("supervisord not found: installing Debian's supervisor package (apt-get install -y supervisor) ...");
-    // apt's own output goes to stderr, so stdout stays the bench's report.
-    const apt = (args: string[]) => spawnSync('apt-get', args, { stdio: ['ignore', 2, 2], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    let install = apt(['install', '-y', 'supervisor']);
-    if (install.status !== 0) {
-      // Usually a container whose package lists were never fetched.
-      const update = apt(['update']);
-      if (update.status !== 0) throw new Error(`apt-get update failed (${update.error?.message ?? `exit ${update.status}`})`);
-      install = apt(['install', '-y', 'supervisor']);
-    }
-    if (install.status !== 0) throw new Error(`apt-get install -y supervisor failed (${install.error?.message ?? `exit ${install.status}`})`);
-  }
-  const supervisord = findExecutable('supervisord');
-  const supervisorctl = findExecutable('supervisorctl');
-  if (supervisord === undefined || supervisorctl === undefined) throw new Error('supervisor was installed but supervisord or supervisorctl is not on PATH');
-  const v = spawnSync(supervisord, ['--version'], { encoding: 'utf8' });
-  return { supervisord, supervisorctl, version: v.status === 0 ? v.stdout.trim() : 'unknown version' };
-}
-
-function realInterpreter(name: string): { executable: string; version: string } {
-  const r = spawnSync(name, ['-c', 'import sys,os;print(os.path.realpath(sys.executable));print(sys.version.split()[0])'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${name} did not run: ${r.error?.message ?? r.stderr}`);
-  const [executable, version] = r.stdout.trim().split('\n');
-  if (!executable || !version) throw new Error(`${name} printed ${JSON.stringify(r.stdout)}`);
-  return { executable, version };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,18 +9,16 @@
  *
  *   npm run build && npm run bench:recovery [-- --kills N]
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { EventEmitter } from 'node:events';
-import { accessSync, constants as fsConstants, rmSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { exitOf, findOnPath, isOurs, positiveIntFlag, supervisordConfig, tryKill, withTimeout } from './common.js';
+import { ensureSupervisor, exitOf, freePort, isOurs, LineLog, positiveIntFlag, realInterpreter, stopChild, supervisordConfig, tryKill } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const DEMO_WEB = fileURLToPath(new URL('../../etc/demo/sockvisor.d/web.yaml', import.meta.url));
@@ -60,71 +58,6 @@ function killServer(side: string): void {
 
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-// ---------------------------------------------------------------------------------------------
-// Output of a supervisor, line by line, with waits for a line that matches.
-
-class LineLog<T> extends EventEmitter {
-  readonly entries: T[] = [];
-  private tail = '';
-
-  constructor(streams: readonly Readable[], private readonly parse: (line: string) => T | undefined, readonly raw: string[] = []) {
-    super();
-    for (const stream of streams) {
-      stream.setEncoding('utf8');
-      let partial = '';
-      stream.on('data', (chunk: string) => {
-        partial += chunk;
-        let nl: number;
-        while ((nl = partial.indexOf('\n')) !== -1) {
-          this.add(partial.slice(0, nl));
-          partial = partial.slice(nl + 1);
-        }
-      });
-      stream.on('end', () => {
-        if (partial) this.add(partial);
-        partial = '';
-      });
-    }
-  }
-
-  private add(line: string): void {
-    this.raw.push(line);
-    this.tail = line;
-    const entry = this.parse(line);
-    if (entry === undefined) return;
-    this.entries.push(entry);
-    this.emit('entry');
-  }
-
-  /** The first entry at index `from` or later that matches; its index comes with it. */
-  waitFor(from: number, test: (e: T) => boolean, what: string, exited?: Promise<unknown>): Promise<{ entry: T; index: number }> {
-    const found = new Promise<{ entry: T; index: number }>((resolve, reject) => {
-      const scan = () => {
-        for (let i = from; i < this.entries.length; i++) {
-          if (test(this.entries[i]!)) {
-            this.off('entry', scan);
-            resolve({ entry: this.entries[i]!, index: i });
-            return;
-          }
-        }
-        from = this.entries.length;
-      };
-      this.on('entry', scan);
-      scan();
-      exited?.then(() => {
-        this.off('entry', scan);
-        reject(new Error(`the supervisor exited while waiting for ${what}; last output line: ${this.tail || '(none)'}`));
-      });
-    });
-    return withTimeout(found, DEADLINE_MS, what);
-  }
-
-  /** The last lines of output, for an error message. */
-  last(n: number): string {
-    return this.raw.slice(-n).join('\n') || '(no output)';
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The client: one GET per new connection, and the loop that runs after each kill.
@@ -208,18 +141,7 @@ interface StateLine {
 
 /** SIGTERM, a grace period for the supervisor's own orderly stop, then SIGKILL. */
 async function stopSupervisor(child: ChildProcess, side: string): Promise<string | undefined> {
-  let problem: string | undefined;
-  const exited = exitOf(child);
-  if (child.exitCode === null && child.signalCode === null) {
-    tryKill(child.pid!, 'SIGTERM');
-    try {
-      await withTimeout(exited, 15_000, `${side} exit after SIGTERM`);
-    } catch (e) {
-      problem = (e as Error).message;
-      tryKill(child.pid!);
-      await withTimeout(exited, 5000, `${side} exit after SIGKILL`).catch(() => undefined);
-    }
-  }
+  let problem = await stopChild(child, side, 15_000);
   liveSupervisors.delete(child);
   // The supervisor stops its server; this only catches one it left behind.
   const server = liveServers.get(side);
@@ -319,47 +241,6 @@ async function runSockvisord(root: string, python: string, kills: number, standb
 }
 
 
-/** supervisord from PATH, installing Debian's `supervisor` package first when it is missing. */
-function ensureSupervisord(): { supervisord: string; version: string } {
-  let supervisord = findOnPath('supervisord');
-  if (supervisord === undefined) {
-    if (process.getuid?.() !== 0) throw new Error('supervisord is not installed and this is not root: run apt-get install -y supervisor');
-    console.error('supervisord not found: installing Debian\'s supervisor package (apt-get install -y supervisor) ...');
-    // apt's own output goes to stderr, so stdout stays the bench's report.
-    const apt = (args: string[]) => spawnSync('apt-get', args, { stdio: ['ignore', 2, 2], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-    let install = apt(['install', '-y', 'supervisor']);
-    if (install.status !== 0) {
-      // Usually a container whose package lists were never fetched.
-      const update = apt(['update']);
-      if (update.status !== 0) throw new Error(`apt-get update failed (${update.error?.message ?? `exit ${update.status}`})`);
-      install = apt(['install', '-y', 'supervisor']);
-    }
-    if (install.status !== 0) throw new Error(`apt-get install -y supervisor failed (${install.error?.message ?? `exit ${install.status}`})`);
-    supervisord = findOnPath('supervisord') ?? ['/usr/bin/supervisord', '/usr/local/bin/supervisord'].find((f) => {
-      try {
-        accessSync(f, fsConstants.X_OK);
-        return true;
-      } catch {
-        return false;
-      }
-    });
-    if (supervisord === undefined) throw new Error('supervisor was installed but no supervisord is on PATH');
-  }
-  const v = spawnSync(supervisord, ['--version'], { encoding: 'utf8' });
-  return { supervisord, version: v.status === 0 ? v.stdout.trim() : 'unknown version' };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, HOST, () => {
-      const port = (server.address() as net.AddressInfo).port;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 interface SupervisordLine {
   readonly text: string;
   readonly spawnedPid?: number;
@@ -445,14 +326,6 @@ function summary(side: SideResult) {
   };
 }
 
-function realInterpreter(name: string): { executable: string; version: string } {
-  const r = spawnSync(name, ['-c', 'import sys,os;print(os.path.realpath(sys.executable));print(sys.version.split()[0])'], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${name} did not run: ${r.error?.message ?? r.stderr}`);
-  const [executable, version] = r.stdout.trim().split('\n');
-  if (!executable || !version) throw new Error(`python3 printed ${JSON.stringify(r.stdout)}`);
-  return { executable, version };
-}
-
 // --python picks the interpreter both sides run (default: python3 from PATH, resolved).
 const { values } = parseArgs({ options: { kills: { type: 'string' }, python: { type: 'string' } } });
 const kills = positiveIntFlag(values.kills, 'kills', 20);
@@ -469,7 +342,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 try {
   const python = realInterpreter(values.python ?? 'python3');
-  const { supervisord, version: supervisordVersion } = ensureSupervisord();
+  const { supervisord, version: supervisordVersion } = ensureSupervisor();
   // The headline is sockvisord with `standby: true`, its setting for the fastest recovery; the
   // cold row (a fresh interpreter per crash) is shown beside it.
   const ours = await runSockvisord(root, python.executable, kills, true);

@@ -9,14 +9,15 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { ctl, expectRun, lines, statusPids } from './helpers/ctl.js';
 import { alive, DaemonProcess, daemonFiles, eventually, type LogRecord } from './helpers/daemon.js';
-import { editAtomically, freePort, get, probe, versionedService } from './helpers/reload.js';
+import { editAtomically, freePort, get, probe, saveAtomically, versionedService } from './helpers/reload.js';
 
 type TestContext = { after: (fn: () => Promise<void>) => void };
 
-/** Three services on known ports, each answering `v1 pid N`. */
-async function trio(t: TestContext, extraConfig = '') {
+/** Three services on known ports, each answering `v1 pid N`; `watch` turns the watcher on. */
+async function trio(t: TestContext, options: { watch?: boolean; servicesDir?: string } = {}) {
   const ports = { a: await freePort(), b: await freePort(), c: await freePort() };
-  const files = await daemonFiles(t, Object.fromEntries(Object.entries(ports).map(([name, port]) => [name, versionedService('v1', `127.0.0.1:${port}`)])), extraConfig);
+  const files = await daemonFiles(t, Object.fromEntries(Object.entries(ports).map(([name, port]) => [name, versionedService('v1', `127.0.0.1:${port}`)])));
+  if (options.watch) await fs.writeFile(files.config, (await fs.readFile(files.config, 'utf8')).replace('watch: false', 'watch: true'));
   const daemon = await DaemonProcess.start(t, files);
   for (const name of ['a:0', 'b:0', 'c:0']) await daemon.waitForState(name, 'RUNNING');
   const file = (name: string) => path.join(files.servicesDir, `${name}.yaml`);
@@ -167,6 +168,101 @@ describe('reload applies only what changed', () => {
     const after = await statusPids(sock);
     assert.notEqual(after['c:0'], pids['c:0']);
     assert.equal(await get(ports.c), `hup pid ${after['c:0']}\n`);
+  });
+});
+
+describe('the watcher', () => {
+  const reloads = (daemon: DaemonProcess, from: number) => daemon.records.slice(from).filter((r) => r.msg === 'reload done');
+
+  test('an atomic-rename save of one of three services reloads by itself and replaces only that one', async (t) => {
+    const { daemon, sock, ports, file, pids } = await trio(t, { watch: true });
+    const mark = daemon.records.length;
+    await editAtomically(file('b'), (text) => text.replace('"v1"', '"v2"'));
+    await daemon.waitFor((r) => r.msg === 'reload done', 15_000, mark);
+    const after = await statusPids(sock);
+    assert.deepEqual([after['a:0'], after['c:0']], [pids['a:0'], pids['c:0']]);
+    assert.notEqual(after['b:0'], pids['b:0']);
+    assert.equal(await get(ports.b), `v2 pid ${after['b:0']}\n`);
+    assert.equal(reloads(daemon, mark).length, 1);
+  });
+
+  test('a burst of saves is one reload, of the last version', async (t) => {
+    const { daemon, sock, ports, file } = await trio(t, { watch: true });
+    const mark = daemon.records.length;
+    const text = await fs.readFile(file('b'), 'utf8');
+    for (let i = 1; i <= 10; i++) await saveAtomically(file('b'), text.replace('"v1"', `"burst ${i}"`));
+    await daemon.waitFor((r) => r.msg === 'reload done', 15_000, mark);
+    assert.equal(await get(ports.b), `burst 10 pid ${(await statusPids(sock))['b:0']}\n`);
+    // Quiet for well past the debounce: no second reload follows.
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(reloads(daemon, mark).length, 1);
+    assert.equal(daemon.records.slice(mark).filter((r) => r.msg === 'generation started').length, 1);
+  });
+
+  test('a file caught half-written is never applied: only the finished file is', async (t) => {
+    const { daemon, sock, files } = await trio(t, { watch: true });
+    const port = await freePort();
+    const full = versionedService('half', `127.0.0.1:${port}`);
+    // The first half is a valid service file on its own: one with no command, which would exit at once.
+    const cut = full.indexOf('command:');
+    const mark = daemon.records.length;
+    const handle = await fs.open(path.join(files.servicesDir, 'late.yaml'), 'w');
+    await handle.write(full.slice(0, cut));
+    await handle.sync();
+    await new Promise((r) => setTimeout(r, 100));
+    await handle.write(full.slice(cut));
+    await handle.close();
+    await daemon.waitFor((r) => r.msg === 'reload done', 15_000, mark);
+    assert.equal(reloads(daemon, mark).length, 1);
+    assert.equal(await get(port), `half pid ${(await statusPids(sock))['late:0']}\n`);
+    assert.deepEqual(daemon.records.slice(mark).filter((r) => r.msg === 'state' && r['process'] === 'late:0' && r['to'] === 'EXITED'), []);
+  });
+
+  test('a services directory that is a symlink, swapped to another directory: the difference is applied', async (t) => {
+    const { daemon, sock, files, ports, pids } = await trio(t);
+    // Move the services into releases/one, point sockvisor.d at it, and turn watching on.
+    const one = path.join(files.dir, 'releases', 'one');
+    const two = path.join(files.dir, 'releases', 'two');
+    await fs.mkdir(path.dirname(one));
+    await fs.rename(files.servicesDir, one);
+    await fs.symlink(one, files.servicesDir);
+    await fs.writeFile(files.config, (await fs.readFile(files.config, 'utf8')).replace('watch: false', 'watch: true'));
+    expectRun(await ctl(sock, 'reload'), 0, ['No config updates to processes']);
+    await fs.mkdir(two);
+    await fs.copyFile(path.join(one, 'a.yaml'), path.join(two, 'a.yaml'));
+    await fs.writeFile(path.join(two, 'b.yaml'), (await fs.readFile(path.join(one, 'b.yaml'), 'utf8')).replace('"v1"', '"two"'));
+    const mark = daemon.records.length;
+    const link = path.join(files.dir, 'next-link');
+    await fs.symlink(two, link);
+    await fs.rename(link, files.servicesDir);
+    await daemon.waitFor((r) => r.msg === 'reload done', 15_000, mark);
+    const after = await statusPids(sock);
+    assert.equal(after['a:0'], pids['a:0']);
+    assert.equal(after['c:0'], undefined);
+    assert.equal(await get(ports.b), `two pid ${after['b:0']}\n`);
+    assert.equal(await probe(ports.c), 'refused');
+    // Edits in the new target are seen; edits in the old one are not.
+    const again = daemon.records.length;
+    await editAtomically(path.join(two, 'a.yaml'), (text) => text.replace('"v1"', '"two-a"'));
+    await daemon.waitFor((r) => r.msg === 'reload done', 15_000, again);
+    assert.match(await get(ports.a), /^two-a pid \d+\n$/);
+    const quiet = daemon.records.length;
+    await editAtomically(path.join(one, 'b.yaml'), (text) => text.replace('"v1"', '"stale"'));
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual(reloads(daemon, quiet), []);
+  });
+
+  test('watch: false stops the watcher; SIGHUP and sockvisorctl reload still work', async (t) => {
+    const { daemon, sock, files, file, ports } = await trio(t, { watch: true });
+    const mark = daemon.records.length;
+    await saveAtomically(files.config, (await fs.readFile(files.config, 'utf8')).replace('watch: true', 'watch: false'));
+    await daemon.waitFor((r) => r.msg === 'reload done', 15_000, mark);
+    const quiet = daemon.records.length;
+    await editAtomically(file('a'), (text) => text.replace('"v1"', '"manual"'));
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual(reloads(daemon, quiet), []);
+    expectRun(await ctl(sock, 'reload'), 0, ['a: new generation (args.message)']);
+    assert.match(await get(ports.a), /^manual pid \d+\n$/);
   });
 });
 

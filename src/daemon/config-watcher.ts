@@ -15,19 +15,23 @@ export interface ConfigWatcherOptions {
   readonly servicesDir: string;
   /** The changed paths in the burst, de-duplicated; services are named under `servicesDir` as given. */
   readonly onChange: (paths: readonly string[]) => void;
+  /** A watch that failed (permissions, say); watching goes on where it can. */
   readonly onError?: (error: Error) => void;
+  /** A burst ends after this long without a change. Default 300. */
   readonly debounceMs?: number;
+  /** A burst that does not end is reported this long after it began anyway. Default 2000. */
   readonly maxWaitMs?: number;
 }
 
 /**
  * A file written in several steps (an editor saving in place, a copy over the network) must not be
  * reported after the first: the reload would read half a document. chokidar's awaitWriteFinish
- * holds a file's event back until the file's size has not changed for stabilityThreshold, polling
- * every pollInterval. 150 ms is long next to the gaps within one save and short next to the
- * debounce, so a reload waits little for it. Size is all it compares: a same-size rewrite passes at
- * once, but such a write is a single one. A file that never settles is still reported when the
- * debounce's maximum wait runs out, from the raw events that show it changing.
+ * holds a file's event back until the file has gone stabilityThreshold without another event or a
+ * change of size (polled every pollInterval). 150 ms is long next to the gaps within one save and
+ * short next to the debounce, so a reload waits little for it. The raw events of a file still being
+ * written keep the whole burst from going quiet, so another file's settled change does not start a
+ * reload that would read this one half done. A file that never settles is still reported when the
+ * maximum wait runs out; otherwise a file saved over and over would never be reloaded.
  */
 const SETTLE = { stabilityThreshold: 150, pollInterval: 50 } as const;
 

@@ -19,6 +19,7 @@ import { LogSink } from '../logs/log-sink.js';
 import { native } from '../sockets/native.js';
 import { SocketBindError, SocketRegistry } from '../sockets/registry.js';
 import { ServiceRuntime, type ReplaceResult } from '../supervise/service-runtime.js';
+import { ConfigWatcher } from './config-watcher.js';
 import { acquirePidfile } from './pidfile.js';
 
 export class ConfigErrors extends Error {
@@ -52,6 +53,11 @@ export class Daemon implements ControlTarget {
   /** Open control connections: a shutdown ends them (a `tail -f` would otherwise hold it up). */
   private readonly controlConnections = new Set<net.Socket>();
   private stopping: Promise<void> | undefined;
+  /** Reloads on changes to the config on disk (`watch: true`). */
+  private watcher: ConfigWatcher | undefined;
+  private released = false;
+  /** Watcher changes in order, so a reload's retarget never races a shutdown's close. */
+  private watching: Promise<void> = Promise.resolve();
   /** The reload being applied, and at most one more asked for meanwhile. */
   private reloadRunning: Promise<ReloadResult> | undefined;
   private reloadQueued: Promise<ReloadResult> | undefined;
@@ -111,7 +117,8 @@ export class Daemon implements ControlTarget {
       this.services.set(spec.name, this.runtimeFor(spec));
     }
     for (const service of this.services.values()) if (service.spec.supervise.autostart) service.start();
-    this.logger.info({ services: this.services.size, pidfile: config.pidfile, control: config.control.socket }, 'sockvisord started');
+    await this.updateWatcher();
+    this.logger.info({ services: this.services.size, pidfile: config.pidfile, control: config.control.socket, watch: config.watch }, 'sockvisord started');
   }
 
   private runtimeFor(spec: ServiceSpec): ServiceRuntime {
@@ -162,6 +169,35 @@ export class Daemon implements ControlTarget {
   requestShutdown(): void {
     if (this.options.requestShutdown) this.options.requestShutdown();
     else void this.shutdown();
+  }
+
+  /** Starts, re-targets or stops the watcher to match the config as last loaded. */
+  private updateWatcher(): Promise<void> {
+    const run = this.watching.then(async () => {
+      const configFile = this.config.file;
+      const wanted = this.config.watch && configFile !== undefined && !this.released;
+      try {
+        if (!wanted) {
+          await this.watcher?.close();
+          this.watcher = undefined;
+        } else if (this.watcher) {
+          await this.watcher.retarget(configFile, this.config.servicesDir);
+        } else {
+          this.watcher = await ConfigWatcher.start({
+            configFile, servicesDir: this.config.servicesDir,
+            onChange: (paths) => {
+              this.logger.info({ paths }, 'config changed on disk');
+              void this.reload();
+            },
+            onError: (e) => this.logger.warn({ error: e.message }, 'watching the config'),
+          });
+        }
+      } catch (e) {
+        this.logger.warn({ error: (e as Error).message }, 'cannot watch the config; SIGHUP and sockvisorctl reload still work');
+      }
+    });
+    this.watching = run;
+    return run;
   }
 
   /** What a reload would change, changing nothing. */
@@ -297,6 +333,7 @@ export class Daemon implements ControlTarget {
     if (!this.options.logLevelFromCommandLine) this.logger.level = config.logLevel;
     this.daemonLog?.setLimits(this.config.logs);
     for (const runtime of this.services.values()) if (runtime.spec.supervise.logs === undefined) this.applyLogLimits(runtime.spec);
+    void this.updateWatcher();
   }
 
   async restart(service: string, indexes: readonly number[], hard: boolean): Promise<ReplaceResult[]> {
@@ -319,6 +356,8 @@ export class Daemon implements ControlTarget {
   }
 
   private async release(): Promise<void> {
+    this.released = true;
+    await this.updateWatcher();
     this.registry.closeAll();
     await Promise.all(this.logFiles.map((f) => f.close()));
     if (this.control) {

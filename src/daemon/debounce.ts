@@ -30,11 +30,13 @@ export class Debouncer<T> {
   }
 
   /**
-   * Something is still changing: it joins the burst and starts the maximum wait, but does not by
-   * itself end the quiet (it may never settle, and then only the maximum wait flushes it).
+   * Something is still changing: it joins the burst, starts the maximum wait and keeps a started
+   * burst from being quiet. It does not start the quiet time itself: it may never settle, and then
+   * only the maximum wait flushes it.
    */
   notice(item: T): void {
     this.pending.add(item);
+    this.quietTimer?.refresh();
     this.startMaxWait();
   }
 

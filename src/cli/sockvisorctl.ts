@@ -197,9 +197,9 @@ function buildProgram(ctx: Context): Command {
 
   program
     .command('restart')
-    .description('stop, then start processes')
+    .description('replace processes: each new one starts before the old one stops')
     .addArgument(names('restart'))
-    .option('--hard', 'ask the daemon for a hard restart')
+    .option('--hard', 'stop first, then start (for programs that cannot run twice at once)')
     .action((list: string[], opts: { hard?: boolean }) =>
       withClient(ctx, async (client) => {
         const args = opts.hard ? { names: list, hard: true } : { names: list };

@@ -252,3 +252,11 @@ export class LineLog<T> extends EventEmitter {
     return this.raw.slice(-n).join('\n') || '(no output)';
   }
 }
+
+/** Things a run noticed on the way (a slow start, a retry), printed after the figures. */
+export function printNotes(notes: readonly string[]): void {
+  if (notes.length === 0) return;
+  console.log('');
+  console.log('noticed:');
+  for (const n of notes) console.log(`  ${n}`);
+}

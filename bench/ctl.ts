@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureSupervisor, exitOf, isOurs, killByMarker, positiveIntFlag, realInterpreter, stats, stopChild, supervisordConfig, tryKill, withTimeout } from './common.js';
+import { ensureSupervisor, exitOf, isOurs, killByMarker, positiveIntFlag, printNotes, realInterpreter, stats, stopChild, supervisordConfig, tryKill, withTimeout } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const CTL = fileURLToPath(new URL('../src/cli/sockvisorctl.js', import.meta.url));
@@ -323,11 +323,7 @@ try {
     const ratio = stats(samples.get(c)!).median / base.median;
     console.log(`${`${c.label.replace(' status', '')} / supervisorctl:`.padEnd(44)}${ratio.toFixed(2)}x (medians)  ${word(ratio <= TARGET_RATIO)} (target: at most ${TARGET_RATIO}x)`);
   }
-  if (notes.length > 0) {
-    console.log('');
-    console.log('noticed:');
-    for (const n of notes) console.log(`  ${n}`);
-  }
+  printNotes(notes);
 } catch (e) {
   console.error(e instanceof Error ? `FAIL: ${e.message}` : e);
   process.exitCode = 1;

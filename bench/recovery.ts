@@ -18,7 +18,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureSupervisor, exitOf, freePort, isOurs, LineLog, positiveIntFlag, realInterpreter, stopChild, supervisordConfig, tryKill } from './common.js';
+import { ensureSupervisor, exitOf, freePort, isOurs, LineLog, positiveIntFlag, printNotes, realInterpreter, stopChild, supervisordConfig, tryKill } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const DEMO_WEB = fileURLToPath(new URL('../../etc/demo/sockvisor.d/web.yaml', import.meta.url));
@@ -387,11 +387,7 @@ try {
   console.log(`sockvisord refused connections:   ${s.refused + c.refused}  ${word(s.refused + c.refused === 0)} (target: 0, standby and cold; supervisord: ${t.refused}; other failed attempts: sockvisord ${s.otherTotal + c.otherTotal}, supervisord ${t.otherTotal})`);
   console.log(`cold start, for reference:        p50 ${c.p50.toFixed(1)} ms, ${(t.p50 / c.p50).toFixed(1)}x faster than supervisord`);
   const notes = [...ours.notes.map((n) => `sockvisord standby ${n}`), ...cold.notes.map((n) => `sockvisord cold ${n}`), ...theirs.notes.map((n) => `supervisord ${n}`)];
-  if (notes.length > 0) {
-    console.log('');
-    console.log('noticed:');
-    for (const n of notes) console.log(`  ${n}`);
-  }
+  printNotes(notes);
   console.log('');
   console.log('percentiles are nearest-rank over all kills; p50 and p90 are measured samples');
 } catch (e) {

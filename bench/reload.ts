@@ -28,9 +28,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import {
-  ensureSupervisor, exitOf, freePort, killByMarker, LineLog, positiveIntFlag, realInterpreter, stats, stopChild, supervisordConfig, tryKill, withTimeout,
-} from './common.js';
+import { ensureSupervisor, exitOf, freePort, killByMarker, LineLog, positiveIntFlag, printNotes, realInterpreter, stats, stopChild, supervisordConfig, tryKill, withTimeout } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const CTL = fileURLToPath(new URL('../src/cli/sockvisorctl.js', import.meta.url));
@@ -636,11 +634,7 @@ try {
   console.log(`plan + apply:  ${planApply.toFixed(1)} ms (median)  ${word(planApply <= TARGET_PLAN_APPLY_MS)} (target: at most ${TARGET_PLAN_APPLY_MS} ms)`);
   console.log(`daemon RSS with ${services} services: ${mb(scale.rssKb)} (VmRSS once all were RUNNING; ${mb(scale.rssAfterKb)} after the reloads)`);
   const notes = [...ours.notes, ...theirs.notes, ...scale.notes];
-  if (notes.length > 0) {
-    console.log('');
-    console.log('noticed:');
-    for (const n of notes) console.log(`  ${n}`);
-  }
+  printNotes(notes);
 } catch (e) {
   console.error(e instanceof Error ? `FAIL: ${e.message}` : e);
   process.exitCode = 1;

@@ -155,17 +155,11 @@ export function block(code: string): string {
 }
 
 /**
- * A small HTTP/1.0 server on the held socket `listener` that answers `pid N` and closes; threads
- * per request, so a slow client does not hold up the others.
+ * Python for a small HTTP/1.0 server on the held socket `listener`: one thread per request, so a
+ * slow client does not hold up the others. `reply` is a bytes expression for the response body.
  */
-export function webService(supervise: string): string {
-  return `${HEADER}supervise: {${supervise}}
-stderr: !fd stderr
-path: [!file {path: /usr/local/x86_64-unknown-cloudabi/lib/python3.6}]
-args:
-  listener: !socket {bind: 127.0.0.1:0}
-command: |
-${block(`
+export function heldSocketServer(reply: string): string {
+  return block(`
 import os, socketserver, sys
 class Server(socketserver.ThreadingMixIn, socketserver.BaseServer):
     daemon_threads = True
@@ -181,8 +175,19 @@ class Server(socketserver.ThreadingMixIn, socketserver.BaseServer):
 class Handler(socketserver.StreamRequestHandler):
     def handle(self):
         self.rfile.readline()
-        self.wfile.write(b'HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\npid %d\\n' % os.getpid())
+        self.wfile.write(${reply})
 Server(sys.argdata['listener'], Handler).serve_forever()
-`)}
+`);
+}
+
+/** A service on a port-0 socket that answers `pid N` and closes. */
+export function webService(supervise: string): string {
+  return `${HEADER}supervise: {${supervise}}
+stderr: !fd stderr
+path: [!file {path: /usr/local/x86_64-unknown-cloudabi/lib/python3.6}]
+args:
+  listener: !socket {bind: 127.0.0.1:0}
+command: |
+${heldSocketServer("b'HTTP/1.0 200 OK\\r\\nContent-Type: text/plain\\r\\n\\r\\npid %d\\n' % os.getpid()")}
 `;
 }

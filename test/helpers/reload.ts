@@ -2,7 +2,7 @@
 import fs from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
-import { block, HEADER } from './daemon.js';
+import { HEADER, heldSocketServer } from './daemon.js';
 import { exchange } from './sockets.js';
 
 /**
@@ -16,25 +16,7 @@ args:
   message: ${JSON.stringify(message)}
   listener: !socket {bind: "${address}"}
 command: |
-${block(`
-import os, socketserver, sys
-class Server(socketserver.ThreadingMixIn, socketserver.BaseServer):
-    daemon_threads = True
-    def __init__(self, sock, handler):
-        socketserver.BaseServer.__init__(self, None, handler)
-        self.socket = sock
-    def fileno(self):
-        return self.socket.fileno()
-    def get_request(self):
-        return self.socket.accept()
-    def shutdown_request(self, request):
-        request.close()
-class Handler(socketserver.StreamRequestHandler):
-    def handle(self):
-        self.rfile.readline()
-        self.wfile.write(b'HTTP/1.0 200 OK\\r\\n\\r\\n%s pid %d\\n' % (sys.argdata['message'].encode(), os.getpid()))
-Server(sys.argdata['listener'], Handler).serve_forever()
-`)}
+${heldSocketServer("b'HTTP/1.0 200 OK\\r\\n\\r\\n%s pid %d\\n' % (sys.argdata['message'].encode(), os.getpid())")}
 `;
 }
 

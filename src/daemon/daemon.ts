@@ -252,6 +252,9 @@ export class Daemon implements ControlTarget {
     const next = new Map(loaded.services.map((s) => [s.name, s]));
     const leaving = new Set(plan.close.map((d) => d.identity));
     const changes = await Promise.all(plan.services.map((change) => this.applyServicePlan(change, next.get(change.service), leaving)));
+    // Watching what the config now names before the reload counts as done: an edit made right
+    // after `sockvisorctl reload` returns is seen.
+    await this.updateWatcher();
     const closed = this.registry.closeUnused();
     if (closed.length > 0) this.logger.info({ sockets: closed.map((s) => s.bound) }, 'sockets closed');
     const failed = changes.filter((c) => c.error !== undefined);
@@ -333,7 +336,6 @@ export class Daemon implements ControlTarget {
     if (!this.options.logLevelFromCommandLine) this.logger.level = config.logLevel;
     this.daemonLog?.setLimits(this.config.logs);
     for (const runtime of this.services.values()) if (runtime.spec.supervise.logs === undefined) this.applyLogLimits(runtime.spec);
-    void this.updateWatcher();
   }
 
   async restart(service: string, indexes: readonly number[], hard: boolean): Promise<ReplaceResult[]> {

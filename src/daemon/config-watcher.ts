@@ -35,6 +35,8 @@ export interface ConfigWatcherOptions {
  */
 const SETTLE = { stabilityThreshold: 150, pollInterval: 50 } as const;
 
+const IDENTITY_CHECK_MS = 1000;
+
 /** What the services path resolves to: a different one is another directory, even at the same path. */
 interface DirIdentity {
   readonly real: string;
@@ -62,6 +64,13 @@ export class ConfigWatcher {
   private recheckQueued = false;
   private recheckAnnounces = false;
   private closed = false;
+  /**
+   * A look at what the services path leads to, every second. Events about a directory that is
+   * removed and made again at once can be lost under load (the parent's listing may never show it
+   * missing, and a dead directory's watch says nothing more); two system calls a second make sure
+   * the new one is watched all the same.
+   */
+  private readonly identityCheck: NodeJS.Timeout;
 
   private constructor(private readonly options: ConfigWatcherOptions) {
     this.configFile = path.resolve(options.configFile);
@@ -69,6 +78,7 @@ export class ConfigWatcher {
     this.debouncer = new Debouncer(options.debounceMs ?? 300, options.maxWaitMs ?? 2000, (paths) => {
       if (!this.closed) this.options.onChange(paths);
     });
+    this.identityCheck = setInterval(() => this.recheckServicesDir(false), IDENTITY_CHECK_MS).unref();
   }
 
   /** Resolves once every watch is in place, so a change made after it is reported. */
@@ -106,6 +116,7 @@ export class ConfigWatcher {
   /** No callbacks after it resolves, and no watch is left open. */
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.identityCheck);
     this.debouncer.cancel();
     await this.serially(async () => {
       const watchers = [this.configWatcher, this.entryWatcher, this.contentsWatcher];

@@ -709,11 +709,21 @@ def choose_net_layer(is_root, userns_allowed):
     return 'seccomp'
 
 
+# What a program service may do beneath each kind of grant (see exec_program).
+FS_READ = FS_READ_FILE | FS_READ_DIR
+FS_READ_EXEC = FS_READ | FS_EXECUTE
+FS_FILE_RIGHTS = FS_EXECUTE | FS_WRITE_FILE | FS_READ_FILE | FS_TRUNCATE | FS_IOCTL_DEV
+# Everything but executing: write, create and remove files and directories, rename within.
+FS_WRITE_BENEATH = (FS_ABI1_ALL & ~FS_EXECUTE) | FS_REFER | FS_TRUNCATE
+
+
 class LinuxSandbox(object):
-    def __init__(self, daemon_pid, dir_fds, library_files, report):
+    def __init__(self, daemon_pid, dir_fds, library_files, report, path_grants=()):
         import ctypes
         self.ctypes = ctypes
         self.library_files = list(library_files) + ([LOADER_CACHE] if library_files else [])
+        # (path, rights) pairs granted by path: a program service's directories and files.
+        self.path_grants = list(path_grants)
         self.libc = ctypes.CDLL(None, use_errno=True)
         self.libc.syscall.restype = ctypes.c_long
         self.libc.prctl.restype = ctypes.c_int
@@ -772,12 +782,22 @@ class LinuxSandbox(object):
             return
         try:
             def grant(fd, access, what):
-                rule = PathBeneathAttr(access, fd)
+                rule = PathBeneathAttr(access & fs, fd)
                 if self.libc.syscall(c.c_long(SYS_LANDLOCK_ADD_RULE), c.c_int(ruleset), c.c_int(LANDLOCK_RULE_PATH_BENEATH), c.byref(rule), c.c_uint32(0)) != 0:
                     raise RunnerError('landlock: cannot grant read access to %s: %s' % (what, self._errno()))
 
             for fd in self.dir_fds:
                 grant(fd, FS_READ_FILE | FS_READ_DIR, 'fd %d' % fd)
+            for path, rights in self.path_grants:
+                try:
+                    fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+                except OSError as e:
+                    raise RunnerError('landlock: cannot open %s to grant access: %s' % (path, e.strerror))
+                try:
+                    # A file takes only the rights that apply to files.
+                    grant(fd, rights if os.path.isdir(path) else rights & FS_FILE_RIGHTS, path)
+                finally:
+                    os.close(fd)
             for path in self.library_files:
                 try:
                     fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
@@ -975,6 +995,23 @@ def parse_args(argv):
     i = 0
     while i < len(argv):
         name = argv[i]
+        if name == '--exec':
+            # The program and its arguments: everything after.
+            if i + 2 > len(argv):
+                raise RunnerError('--exec needs a program')
+            options['exec'] = argv[i + 1:]
+            break
+        if name in ('--grant-exec', '--grant-read', '--grant-write', '--fd-order') and i + 1 < len(argv):
+            value = argv[i + 1]
+            i += 2
+            if name == '--fd-order':
+                try:
+                    options['fd_order'] = [int(n) for n in value.split(',') if n != '']
+                except ValueError:
+                    raise RunnerError('--fd-order must be fd table indexes, not %r' % value)
+            else:
+                options.setdefault(name[2:].replace('-', '_'), []).append(value)
+            continue
         if name == '--lc-ctype-given':
             options['lc_ctype_given'] = True
             i += 1
@@ -1091,8 +1128,74 @@ def run_main(document):
     return 0
 
 
+def exec_program(options):
+    """A program service: the same sandbox as for Python code, the fds where the program expects
+    them (listening sockets from fd 3, systemd style), LISTEN_PID set to this process's pid,
+    which the program keeps, and then the program itself."""
+    program = options['exec']
+    # The argdata is for Python code; a program gets its fds and the environment instead.
+    os.close(ARGDATA_FD)
+    place_fds(options.get('fd_order', []))
+    if not options['lc_ctype_given'] and 'LC_CTYPE' in os.environ:
+        del os.environ['LC_CTYPE']
+    env = dict(os.environ)
+    env['LISTEN_PID'] = str(os.getpid())
+    # CPython ignores these at start-up; ignored signals stay ignored across exec.
+    for name in ('SIGPIPE', 'SIGXFSZ'):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    report = apply_program_sandbox(options)
+    sys.stderr.write(report.line() + '\n')
+    sys.stderr.flush()
+    try:
+        os.execve(program[0], program[1:], env)
+    except OSError as e:
+        hint = ' (the sandbox lets a program execute only beneath path: and the system grants)' if e.errno == errno.EACCES else ''
+        raise RunnerError('cannot execute %s: %s%s' % (program[0], e.strerror, hint))
+
+
+def place_fds(order):
+    """Moves fd table entry order[k] (at FD_TABLE_BASE + order[k]) to fd 3 + k, inheritable, and
+    closes everything else above 2."""
+    import fcntl
+    # Out of the way first, so no move lands on an fd still to be moved.
+    parked = [fcntl.fcntl(FD_TABLE_BASE + index, fcntl.F_DUPFD_CLOEXEC, 256) for index in order]
+    os.closerange(3, 256)
+    for k, fd in enumerate(parked):
+        os.dup2(fd, 3 + k)  # dup2 leaves the new fd inheritable
+        os.close(fd)
+
+
+def program_path_grants(options):
+    return ([(p, FS_READ_EXEC) for p in options.get('grant_exec', [])]
+            + [(p, FS_READ) for p in options.get('grant_read', [])]
+            + [(p, FS_WRITE_BENEATH) for p in options.get('grant_write', [])])
+
+
+def apply_program_sandbox(options):
+    report = SandboxReport()
+    mode = options['sandbox']
+    if mode == 'off':
+        drop_privileges(options['run_as'])
+        return report
+    if sys.platform.startswith('linux'):
+        LinuxSandbox(options['daemon_pid'], [], [], report, program_path_grants(options)).apply(options['run_as'])
+    else:
+        drop_privileges(options['run_as'])
+        if sys.platform.startswith('freebsd'):
+            # Capability mode forbids execve(2) and every path lookup the program would make.
+            FreeBSDSandbox(options['daemon_pid'], [], report).parent_death_signal()
+            report.missing.append('capsicum (a program cannot be executed in capability mode)')
+        else:
+            report.missing.append('a sandbox for %s' % sys.platform)
+    sandbox_verdict(mode, report)
+    return report
+
+
 def setup(argv):
     options = parse_args(argv)
+    if 'exec' in options:
+        exec_program(options)
     if not options['lc_ctype_given'] and 'LC_CTYPE' in os.environ:
         # CPython's C-locale coercion (PEP 538) put it there; the environment is supervise.env only.
         del os.environ['LC_CTYPE']

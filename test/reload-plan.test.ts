@@ -11,7 +11,7 @@ import { HEADER } from './helpers/cli.js';
 
 function factsWith(overrides: Partial<HostFacts> = {}): HostFacts {
   return {
-    pathKind: () => 'directory',
+    pathKind: (p) => (p.startsWith('/usr/bin/') ? 'file' : 'directory'),
     hostAddresses: (h) => (h === 'web.internal' ? ['10.0.0.5'] : [h]),
     python: (name) => ({ executable: name === 'python3.13' ? '/usr/bin/python3.13' : '/usr/bin/python3.11', version: '3.11.2', stdlib: '/usr/lib/python3.11', dynload: undefined }),
     user: (u) => (u === 'www' ? { uid: 80, gid: 80, groups: [80] } : u === 'app' ? { uid: 81, gid: 81, groups: [81] } : undefined),
@@ -111,6 +111,8 @@ describe('one service, one change', () => {
     ['supervise.stop_signal', 'supervise.stop_signal', 'stop_signal: INT'],
     ['supervise.python', 'supervise.python', 'python: python3.13'],
     ['supervise.program', 'supervise.program', 'program: [/usr/bin/env, true]'],
+    ['supervise.writable', 'supervise.writable', 'writable: [/srv]'],
+    ['supervise.system_grants', 'supervise.system_grants', 'system_grants: false'],
   ];
   for (const [what, field, line] of visible) {
     test(`${what}: a new generation`, () => {

@@ -5,6 +5,7 @@ import type { LoadResult } from '../config/load.js';
 import type { ServiceSpec } from '../config/spec.js';
 
 function programText(s: ServiceSpec): string {
+  if (s.program) return s.program.argv.join(' ');
   if (s.supervise.program.kind === 'exec') return s.supervise.program.argv.join(' ');
   return s.python ? `python (${s.python.executable}, Python ${s.python.version})` : 'python';
 }
@@ -23,6 +24,16 @@ export function formatCheckText(result: LoadResult, display: (file: string) => s
     for (const f of s.files) {
       const from = f.mappedFrom ? ` (mapped from ${f.mappedFrom})` : f.declared !== f.path ? ` (${f.declared})` : '';
       lines.push(`  file:     ${f.keyPath}  ${f.path}${from}`);
+    }
+    if (s.program) {
+      for (const f of s.program.fds) lines.push(`  fd ${f.fd}:     ${f.name} (${f.kind}${f.listening ? ', LISTEN_FDS' : ''})`);
+      if (s.supervise.sandbox === 'off') lines.push('  sandbox:  off');
+      else {
+        const { exec, read, write } = s.program.grants;
+        lines.push(`  grants:   read+execute ${exec.join(' ') || '(nothing)'}`);
+        if (read.length > 0) lines.push(`            read ${read.join(' ')}`);
+        if (write.length > 0) lines.push(`            read+write ${write.join(' ')}`);
+      }
     }
     for (const w of s.warnings) lines.push(indent(formatDiagnostic(w)));
     lines.push('');
@@ -54,7 +65,8 @@ export function checkJson(result: LoadResult, display: (file: string) => string)
     services: result.services.map((s) => ({
       name: s.name,
       file: display(s.file),
-      program: s.supervise.program.kind === 'exec' ? s.supervise.program.argv : 'python',
+      program: s.program ? s.program.argv : s.supervise.program.kind === 'exec' ? s.supervise.program.argv : 'python',
+      ...(s.program ? { executable: s.program.executable, fds: s.program.fds, grants: s.supervise.sandbox === 'off' ? null : s.program.grants } : {}),
       python: s.python ? { executable: s.python.executable, version: s.python.version } : null,
       replicas: s.supervise.replicas,
       restart: s.supervise.restart,

@@ -17,6 +17,8 @@ export interface HostFacts {
   user(nameOrId: string): UserFacts | undefined;
   /** A group's id by name or numeric id; undefined when there is none. */
   group(nameOrId: string): number | undefined;
+  /** A program named without a path, as PATH finds it at load; undefined when it does not. */
+  executable?(name: string): string | undefined;
 }
 
 export interface UserFacts {

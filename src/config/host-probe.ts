@@ -12,6 +12,8 @@ export interface FactRequests {
   readonly paths: Iterable<string>;
   readonly hosts: Iterable<string>;
   readonly pythons: Iterable<string>;
+  /** Programs named without a path, to look up in PATH. */
+  readonly executables?: Iterable<string>;
 }
 
 /** Interpreter answers from earlier loads, each with the stamp of the binary that gave it. */
@@ -43,7 +45,9 @@ export async function probeHost(requests: FactRequests, envPath = process.env['P
   }
   const paths = new Map<string, PathKind>();
   const hosts = new Map<string, readonly string[] | { error: string }>();
+  const executables = new Map<string, string | undefined>();
   await Promise.all([
+    ...[...new Set(requests.executables ?? [])].map(async (name) => executables.set(name, await findInPath(name, envPath))),
     ...[...pathSet].map(async (p) => paths.set(p, await probePath(p))),
     ...[...new Set(requests.hosts)].map(async (h) => hosts.set(h, await probeHostName(h))),
   ]);
@@ -53,6 +57,7 @@ export async function probeHost(requests: FactRequests, envPath = process.env['P
     python: (p) => pythons.get(p) ?? { error: 'not looked up' },
     user: lookupUser,
     group: lookupGroup,
+    executable: (name) => executables.get(name),
   };
 }
 

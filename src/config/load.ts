@@ -10,7 +10,7 @@ import { defaultDaemonConfig, parseDaemonConfig, type DaemonConfig } from './dae
 import { compareDiagnostics, error, hasErrors, warning, type Diagnostic } from './diagnostics.js';
 import { fileStamp, HostProbeCache, probeHost, probeLibraries } from './host-probe.js';
 import { RUNNER_PATH } from '../runner-path.js';
-import { resolveService } from './resolve.js';
+import { programFactRequests, resolveService } from './resolve.js';
 import { classifyServiceFileName, parseServiceFile, type ParsedService, type ServiceSource } from './service.js';
 import type { ServiceSpec } from './spec.js';
 
@@ -142,7 +142,8 @@ async function attachLibraries(services: ServiceSpec[], cache: LoadCache | undef
   };
   for (let i = 0; i < services.length; i++) {
     const s = services[i]!;
-    if (s.python === undefined || s.supervise.sandbox === 'off') continue;
+    // Programs get the system's library directories instead (system grants).
+    if (s.python === undefined || s.program !== undefined || s.supervise.sandbox === 'off') continue;
     const dirs = s.files.filter((f) => f.isDirectory).map((f) => f.path);
     const key = JSON.stringify([s.python.executable, dirs]);
     if (!probes.has(key)) probes.set(key, probe(s.python.executable, dirs, key));
@@ -153,9 +154,13 @@ async function attachLibraries(services: ServiceSpec[], cache: LoadCache | undef
 function factRequests(sources: readonly ServiceSource[], config: DaemonConfig) {
   const paths: string[] = [];
   const hosts: string[] = [];
+  const executables: string[] = [];
   const pythons = new Set<string>();
   for (const s of sources) {
     pythons.add(s.supervise.python ?? config.python);
+    const program = programFactRequests(s);
+    paths.push(...program.paths);
+    executables.push(...program.executables);
     if (s.supervise.directory !== '/') paths.push(s.supervise.directory);
     for (const { node } of s.fds) {
       if (node.fd.type === 'file') paths.push(node.fd.path);
@@ -165,7 +170,7 @@ function factRequests(sources: readonly ServiceSource[], config: DaemonConfig) {
       }
     }
   }
-  return { paths, hosts, pythons };
+  return { paths, hosts, pythons, executables };
 }
 
 async function readText(file: string, shown: string, diagnostics: Diagnostic[]): Promise<string | undefined> {

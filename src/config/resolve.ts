@@ -5,8 +5,9 @@
 import { formatAddress, parseAddress, socketIdentity, type Address } from './address.js';
 import { error, warning, type Diagnostic } from './diagnostics.js';
 import type { HostFacts } from './host-facts.js';
+import { expandFdTemplates, isBeneath, programFdLayout, programGrants, SYSTEM_GRANT_CANDIDATES, SYSTEM_READ_CANDIDATES } from './program.js';
 import { collectFds, type ServiceSource } from './service.js';
-import { DEFAULT_UNIX_SOCKET_MODE, type FileDecl, type PythonInfo, type ServiceSpec, type SocketDecl } from './spec.js';
+import { DEFAULT_UNIX_SOCKET_MODE, type FileDecl, type ProgramSpec, type PythonInfo, type ServiceSpec, type SocketDecl } from './spec.js';
 import type { ArgValue, FdValue, MapValue, SocketRef } from './values.js';
 
 /** `/usr/local/x86_64-unknown-cloudabi/lib/python3.6`: where the CloudABI ports installed Python. */
@@ -28,11 +29,9 @@ export function resolveService(source: ServiceSource, daemonPython: string, fact
   let python: PythonInfo | undefined;
   const info = facts.python(pythonName);
   if ('error' in info) {
-    // Only the runner needs the interpreter; other programs need it just to map CloudABI paths.
-    if (sup.program.kind === 'python') {
-      const pos = sup.positions['python'] ?? source.document.pos;
-      diagnostics.push(error(pos, `interpreter ${pythonName}: ${info.error}`, sup.python === undefined ? 'set python: in the daemon config or supervise.python' : undefined));
-    }
+    // The runner starts programs too: it applies their sandbox, then executes them.
+    const pos = sup.positions['python'] ?? source.document.pos;
+    diagnostics.push(error(pos, `interpreter ${pythonName}: ${info.error}`, sup.python === undefined ? 'set python: in the daemon config or supervise.python' : undefined));
   } else {
     python = info;
   }
@@ -63,12 +62,61 @@ export function resolveService(source: ServiceSource, daemonPython: string, fact
   if (sup.directory !== '/' && facts.pathKind(sup.directory) !== 'directory') {
     diagnostics.push(error(sup.positions['directory'] ?? source.document.pos, `supervise.directory ${sup.directory}: not an existing directory`));
   }
+  for (const dir of sup.writable) {
+    if (facts.pathKind(dir) !== 'directory') diagnostics.push(error(sup.positions['writable'] ?? source.document.pos, `supervise.writable ${dir}: not an existing directory`));
+  }
+  const program = sup.program.kind === 'exec' ? resolveProgram(source, document, sockets, files, facts, diagnostics) : undefined;
   const spec: ServiceSpec = {
     name: source.name, file: source.file, document, supervise: sup,
-    python: sup.program.kind === 'python' ? python : undefined, runAs: runAs(source, facts, diagnostics), sockets, files, libraries: [],
+    python, program, runAs: runAs(source, facts, diagnostics), sockets, files, libraries: [],
     warnings: diagnostics.filter((d) => d.severity === 'warning'),
   };
   return { spec, diagnostics };
+}
+
+/** The program to execute, its fds and argument templates, and what its sandbox grants. */
+function resolveProgram(source: ServiceSource, document: MapValue, sockets: readonly SocketDecl[], files: readonly FileDecl[], facts: HostFacts, diagnostics: Diagnostic[]): ProgramSpec | undefined {
+  const sup = source.supervise;
+  if (sup.program.kind !== 'exec') return undefined;
+  const pos = sup.positions['program'] ?? source.document.pos;
+  const [written, ...args] = sup.program.argv;
+  let executable: string | undefined;
+  if (written!.startsWith('/')) {
+    if (facts.pathKind(written!) === 'file') executable = written;
+    else diagnostics.push(error(pos, `supervise.program ${written}: not an existing file`));
+  } else if (written!.includes('/')) {
+    diagnostics.push(error(pos, `supervise.program ${written}: write an absolute path or a bare name looked up in PATH`));
+  } else {
+    executable = facts.executable?.(written!);
+    if (executable === undefined) diagnostics.push(error(pos, `supervise.program ${written}: not found in PATH`, 'write its absolute path'));
+  }
+  const fds = programFdLayout(document, sockets, files, args);
+  const expanded = expandFdTemplates([written!, ...args], fds);
+  if ('problems' in expanded) for (const problem of expanded.problems) diagnostics.push(error(pos, `supervise.program: ${problem}`));
+  if (executable === undefined || 'problems' in expanded) return undefined;
+  const present = (candidates: Readonly<Record<string, readonly string[]>>) => (candidates[process.platform] ?? []).filter((p) => facts.pathKind(p) !== 'missing');
+  const grants = programGrants({
+    program: executable, files, writable: sup.writable, systemGrants: sup.systemGrants,
+    systemDirs: present(SYSTEM_GRANT_CANDIDATES), systemReads: present(SYSTEM_READ_CANDIDATES),
+  });
+  if (sup.sandbox !== 'off' && !grants.exec.some((dir) => isBeneath(executable!, dir))) {
+    diagnostics.push(error(pos, `supervise.program ${executable} is not beneath anything the sandbox lets the service execute`, 'list its directory under path:, or keep system_grants on'));
+  }
+  return { executable, argv: expanded.argv, fds, grants };
+}
+
+/** Where system grants and PATH lookups are needed: asked of the host before resolving. */
+export function programFactRequests(source: ServiceSource): { paths: string[]; executables: string[] } {
+  const sup = source.supervise;
+  const paths = [...sup.writable];
+  const executables: string[] = [];
+  if (sup.program.kind === 'exec') {
+    const exe = sup.program.argv[0]!;
+    if (exe.startsWith('/')) paths.push(exe);
+    else executables.push(exe);
+    paths.push(...(SYSTEM_GRANT_CANDIDATES[process.platform] ?? []), ...(SYSTEM_READ_CANDIDATES[process.platform] ?? []));
+  }
+  return { paths, executables };
 }
 
 function unixFileOwner(fd: SocketRef, node: FdValue, facts: HostFacts, diagnostics: Diagnostic[]): SocketDecl['unixFile'] {

@@ -1,5 +1,6 @@
 /** The fully checked form of a service, ready for the daemon: what it binds, opens and runs. */
 import type { Address } from './address.js';
+import type { ProgramFd, ProgramGrants } from './program.js';
 import type { Diagnostic, SourcePos } from './diagnostics.js';
 import type { Supervise } from './supervise.js';
 import type { MapValue, SocketType } from './values.js';
@@ -41,14 +42,26 @@ export interface PythonInfo {
   readonly dynload: string | undefined;
 }
 
+/** A service that runs its own program: what it runs, with which fds, and what it may touch. */
+export interface ProgramSpec {
+  /** The absolute path executed (a bare name was looked up in PATH at load). */
+  readonly executable: string;
+  /** The arguments, `{fd:NAME}` expanded; the first as written. */
+  readonly argv: readonly string[];
+  readonly fds: readonly ProgramFd[];
+  readonly grants: ProgramGrants;
+}
+
 export interface ServiceSpec {
   readonly name: string;
   readonly file: string;
   /** The argdata document, with CloudABI-era `path:` trees already mapped. */
   readonly document: MapValue;
   readonly supervise: Supervise;
-  /** Undefined for services that run their own program. */
+  /** The interpreter of the runner, which also starts a program service (and sandboxes it). */
   readonly python: PythonInfo | undefined;
+  /** Set for services that run their own program (supervise.program: [exe, ...]). */
+  readonly program: ProgramSpec | undefined;
   /** The identity to drop to (supervise.user/group), or undefined to keep the daemon's. */
   readonly runAs: { readonly uid: number; readonly gid: number; readonly groups: readonly number[] } | undefined;
   readonly sockets: readonly SocketDecl[];

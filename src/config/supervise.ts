@@ -47,6 +47,10 @@ export interface Supervise {
   readonly preload: readonly string[];
   /** Keep one started interpreter waiting to replace a crashed process. */
   readonly standby: boolean;
+  /** Directories the sandbox lets the service write beneath (a scratch directory, say). */
+  readonly writable: readonly string[];
+  /** For a program: read and execute on the system's program and library directories too. */
+  readonly systemGrants: boolean;
   /** Where each key was written, for errors found later (an interpreter that is missing, say). */
   readonly positions: Readonly<Record<string, SourcePos>>;
 }
@@ -56,6 +60,7 @@ export const DEFAULT_BACKOFF: Backoff = { initialMs: 100, maxMs: 30_000, factor:
 export const SUPERVISE_KEYS = [
   'program', 'python', 'replicas', 'restart', 'start_seconds', 'start_retries', 'backoff', 'stop_signal',
   'stop_timeout', 'user', 'group', 'sandbox', 'env', 'directory', 'autostart', 'logs', 'preload', 'standby',
+  'writable', 'system_grants',
 ] as const;
 
 export const MAX_REPLICAS = 1024;
@@ -64,7 +69,8 @@ export function defaultSupervise(): Supervise {
   return {
     program: { kind: 'python' }, python: undefined, replicas: 1, restart: 'on-failure', startMs: 1000, startRetries: 5,
     backoff: DEFAULT_BACKOFF, stopSignal: 'SIGTERM', stopTimeoutMs: 10_000, user: undefined, group: undefined,
-    sandbox: 'strict', env: {}, directory: '/', autostart: true, logs: undefined, preload: [], standby: false, positions: {},
+    sandbox: 'strict', env: {}, directory: '/', autostart: true, logs: undefined, preload: [], standby: false,
+    writable: [], systemGrants: true, positions: {},
   };
 }
 
@@ -96,6 +102,8 @@ export function readSupervise(value: ArgValue | undefined, diagnostics: Diagnost
     logs: logsValue === undefined ? undefined : readLogLimits(logsValue, 'supervise.logs', diagnostics, { maxBytes: 10 * 1024 ** 2, backups: 5 }),
     preload: r.read('preload', moduleList, []),
     standby: r.read('standby', bool, false),
+    writable: r.read('writable', pathList, []),
+    systemGrants: r.read('system_grants', bool, true),
     positions: r.positions,
   };
 }
@@ -155,6 +163,17 @@ const idReader: FieldReader<string> = (v) => {
   if (v.kind === 'int' && v.value >= 0n && v.value <= 0xfffffffen) return v.raw;
   if (v.kind === 'str' && /^[A-Za-z_][A-Za-z0-9_.-]*\$?$/.test(v.value)) return v.value;
   return problem(`${describe(v)} is not a user or group name or id`);
+};
+
+const pathList: FieldReader<string[]> = (v) => {
+  if (v.kind !== 'seq') return problem(`expected a list of absolute directory paths, got ${describe(v)}`, 'write writable: [/var/tmp/myapp]');
+  const paths: string[] = [];
+  for (const item of v.items) {
+    const p = absolutePath(item);
+    if (typeof p !== 'string') return p;
+    paths.push(p);
+  }
+  return paths;
 };
 
 const absolutePath: FieldReader<string> = (v) => {

@@ -7,7 +7,7 @@
 import type { ServiceSpec, SocketDecl } from '../config/spec.js';
 import type { Supervise } from '../config/supervise.js';
 import type { ArgValue } from '../config/values.js';
-import { planRunnerLaunch } from '../supervise/launch-plan.js';
+import { planLaunch } from '../supervise/launch-plan.js';
 
 export type ServiceAction =
   /** Bind its sockets, then start it. */
@@ -56,7 +56,7 @@ export interface ReloadPlan {
 type SuperviseField = Exclude<keyof Supervise, 'positions'>;
 const SUPERVISE_EFFECT: Record<SuperviseField, 'swap' | 'scale' | 'live'> = {
   program: 'swap', python: 'swap', user: 'swap', group: 'swap', sandbox: 'swap', env: 'swap', directory: 'swap',
-  preload: 'swap', stopSignal: 'swap',
+  preload: 'swap', stopSignal: 'swap', writable: 'swap', systemGrants: 'swap',
   replicas: 'scale',
   restart: 'live', startMs: 'live', startRetries: 'live', backoff: 'live', stopTimeoutMs: 'live', logs: 'live',
   autostart: 'live', standby: 'live',
@@ -64,7 +64,7 @@ const SUPERVISE_EFFECT: Record<SuperviseField, 'swap' | 'scale' | 'live'> = {
 
 /** Spec field names as operators write them in the `supervise` block. */
 const CONFIG_KEY: Partial<Record<SuperviseField, string>> = {
-  startMs: 'start_seconds', startRetries: 'start_retries', stopSignal: 'stop_signal', stopTimeoutMs: 'stop_timeout',
+  startMs: 'start_seconds', startRetries: 'start_retries', stopSignal: 'stop_signal', stopTimeoutMs: 'stop_timeout', systemGrants: 'system_grants',
 };
 
 export function planReload(running: readonly ServiceSpec[], next: readonly ServiceSpec[]): ReloadPlan {
@@ -102,7 +102,7 @@ function fingerprint(spec: ServiceSpec): string {
   let found = fingerprints.get(spec);
   if (found === undefined) {
     const { positions: _positions, ...supervise } = spec.supervise;
-    found = JSON.stringify([canonical(spec.document), supervise, spec.python?.executable, spec.runAs, spec.libraries, spec.sockets.map((s) => [s.keyPath, s.identity])]);
+    found = JSON.stringify([canonical(spec.document), supervise, spec.python?.executable, spec.runAs, spec.libraries, spec.sockets.map((s) => [s.keyPath, s.identity]), spec.program]);
     fingerprints.set(spec, found);
   }
   return found;
@@ -129,6 +129,7 @@ export function planChange(old: ServiceSpec, spec: ServiceSpec): ServicePlan | u
   if (old.python?.executable !== spec.python?.executable) swapFields.push('python');
   if (!same(old.runAs, spec.runAs)) swapFields.push('user');
   if (!same(old.libraries, spec.libraries)) swapFields.push('libraries');
+  if (!same(old.program, spec.program) && !swapFields.includes('supervise.program')) swapFields.push('program');
   if (swapFields.length === 0 && launchKey(old) !== launchKey(spec)) swapFields.push('launch');
 
   const replicas = scaled ? { from: old.supervise.replicas, to: spec.supervise.replicas } : undefined;
@@ -154,7 +155,7 @@ function socketMoves(old: ServiceSpec, spec: ServiceSpec): SocketMove[] {
 /** Everything the process is started with, as one comparable string. */
 function launchKey(spec: ServiceSpec): string {
   if (spec.python === undefined) return JSON.stringify({ supervise: spec.supervise.program, sockets: boundIdentities(spec) });
-  const plan = planRunnerLaunch(spec, { daemonPid: 0 });
+  const plan = planLaunch(spec, { daemonPid: 0 });
   return JSON.stringify({ ...plan, argdata: Buffer.from(plan.argdata).toString('base64') });
 }
 

@@ -4,6 +4,7 @@
  */
 import { encodeArgdata } from '../argdata/encode.js';
 import { collectFds } from '../config/service.js';
+import { fdEnvironment } from '../config/program.js';
 import type { ServiceSpec, SocketDecl } from '../config/spec.js';
 import type { FdValue } from '../config/values.js';
 import { RUNNER_PATH, runnerInvocation } from '../runner-path.js';
@@ -42,36 +43,80 @@ export interface RunnerOptions {
 
 /** The fd table and argdata of a service, in the order the encoder numbers fds. */
 export function argdataWithFdTable(spec: ServiceSpec): { argdata: Uint8Array; fdTable: FdSource[] } {
-  const sockets = new Map(spec.sockets.map((s) => [s.keyPath, s]));
+  const { argdata, fdTable } = argdataWithFdTableKeys(spec);
+  return { argdata, fdTable };
+}
+
+function argdataWithFdTableKeys(spec: ServiceSpec): { argdata: Uint8Array; fdTable: FdSource[]; keys: readonly string[] } {
   const sourceOf = new Map<FdValue, { key: string; source: FdSource }>();
-  for (const use of collectFds(spec.document)) {
-    const fd = use.node.fd;
-    let entry: { key: string; source: FdSource };
-    switch (fd.type) {
-      case 'stdio':
-        entry = { key: `stdio:${fd.stream}`, source: { kind: 'stdio', stream: fd.stream } };
-        break;
-      case 'number':
-        entry = { key: `fd:${fd.number}`, source: { kind: 'inherit', fd: fd.number } };
-        break;
-      case 'file':
-        entry = { key: `file:${fd.path}`, source: { kind: 'file', path: fd.path } };
-        break;
-      case 'socket': {
-        const decl = sockets.get(use.keyPath);
-        if (decl === undefined) throw new Error(`${spec.name}: socket ${use.keyPath} was not resolved`);
-        // A held socket is one fd however often it appears; each connect: is its own connection.
-        entry = decl.mode === 'bind'
-          ? { key: `held:${decl.identity}`, source: { kind: 'held', identity: decl.identity } }
-          : { key: `connect:${use.keyPath}`, source: { kind: 'connect', socket: decl } };
-        break;
-      }
-    }
-    sourceOf.set(use.node, entry);
-  }
+  for (const use of collectFds(spec.document)) sourceOf.set(use.node, fdTableEntry(spec, use.keyPath, use.node.fd));
   const { bytes, fdTable } = encodeArgdata(spec.document, (node) => sourceOf.get(node)!.key);
   const byKey = new Map([...sourceOf.values()].map((e) => [e.key, e.source]));
-  return { argdata: bytes, fdTable: fdTable.map((key) => byKey.get(key)!) };
+  return { argdata: bytes, fdTable: fdTable.map((key) => byKey.get(key)!), keys: fdTable };
+}
+
+/** Where one fd comes from, and the key that makes two uses of one thing a single fd. */
+function fdTableEntry(spec: ServiceSpec, keyPath: string, fd: FdValue['fd']): { key: string; source: FdSource } {
+  switch (fd.type) {
+    case 'stdio':
+      return { key: `stdio:${fd.stream}`, source: { kind: 'stdio', stream: fd.stream } };
+    case 'number':
+      return { key: `fd:${fd.number}`, source: { kind: 'inherit', fd: fd.number } };
+    case 'file':
+      return { key: `file:${fd.path}`, source: { kind: 'file', path: fd.path } };
+    case 'socket': {
+      const decl = spec.sockets.find((s) => s.keyPath === keyPath);
+      if (decl === undefined) throw new Error(`${spec.name}: socket ${keyPath} was not resolved`);
+      // A held socket is one fd however often it appears; each connect: is its own connection.
+      return decl.mode === 'bind'
+        ? { key: `held:${decl.identity}`, source: { kind: 'held', identity: decl.identity } }
+        : { key: `connect:${keyPath}`, source: { kind: 'connect', socket: decl } };
+    }
+  }
+}
+
+/** How any service starts: the runner runs Python code itself, or sandboxes and executes a program. */
+export function planLaunch(spec: ServiceSpec, options: RunnerOptions): LaunchPlan {
+  return spec.program ? planProgramLaunch(spec, options) : planRunnerLaunch(spec, options);
+}
+
+/**
+ * A program service: the runner applies the same sandbox as for Python code, puts the fds where
+ * the program expects them (listening sockets from fd 3, as systemd does), sets LISTEN_PID to
+ * its own pid, and executes the program, which keeps that pid.
+ */
+export function planProgramLaunch(spec: ServiceSpec, options: RunnerOptions): LaunchPlan {
+  const program = spec.program;
+  if (program === undefined) throw new Error(`${spec.name}: not a program service`);
+  if (spec.python === undefined) throw new Error(`${spec.name}: no interpreter resolved for the runner`);
+  const sup = spec.supervise;
+  const { argdata, fdTable, keys } = argdataWithFdTableKeys(spec);
+  // The runner receives the fds in the fd table's order; it moves them into the program's.
+  const order = program.fds.map((f) => {
+    const key = tableKeyFor(spec, f.keyPath);
+    const index = keys.indexOf(key);
+    if (index === -1) throw new Error(`${spec.name}: ${f.keyPath} is not in the fd table`);
+    return index;
+  });
+  const argv = [
+    spec.python.executable, '-I', '-S', ...runnerInvocation(options.runnerPath),
+    '--daemon-pid', String(options.daemonPid), '--sandbox', sup.sandbox, '--stop-signal', sup.stopSignal,
+    ...('LC_CTYPE' in sup.env ? ['--lc-ctype-given'] : []),
+    ...(spec.runAs ? ['--run-as', `${spec.runAs.uid}:${spec.runAs.gid}:${spec.runAs.groups.join(',')}`] : []),
+    '--fd-order', order.join(','),
+    ...program.grants.exec.flatMap((p) => ['--grant-exec', p]),
+    ...program.grants.read.flatMap((p) => ['--grant-read', p]),
+    ...program.grants.write.flatMap((p) => ['--grant-write', p]),
+    '--exec', program.executable, ...program.argv,
+  ];
+  return { argv, env: { ...sup.env, ...fdEnvironment(program.fds) }, cwd: sup.directory, argdata, fdTable };
+}
+
+/** The fd table key the encoder uses for the fd at this key path. */
+function tableKeyFor(spec: ServiceSpec, keyPath: string): string {
+  const use = collectFds(spec.document).find((u) => u.keyPath === keyPath);
+  if (!use) throw new Error(`${spec.name}: no fd at ${keyPath}`);
+  return fdTableEntry(spec, use.keyPath, use.node.fd).key;
 }
 
 export function planRunnerLaunch(spec: ServiceSpec, options: RunnerOptions): LaunchPlan {

@@ -9,7 +9,7 @@ import type { ServiceSpec } from '../config/spec.js';
 import type { LogSink } from '../logs/log-sink.js';
 import type { SocketRegistry } from '../sockets/registry.js';
 import { launch, type LaunchedProcess } from './launch.js';
-import { planRunnerLaunch, type LaunchPlan } from './launch-plan.js';
+import { planLaunch, type LaunchPlan } from './launch-plan.js';
 import { describeExit, type SlotState } from './process-state.js';
 import { ProcessSlot, type SlotHost } from './process-slot.js';
 
@@ -242,7 +242,7 @@ export class ServiceRuntime implements SlotHost {
   }
 
   private launchPlan(generation: Generation): LaunchPlan {
-    generation.plan ??= planRunnerLaunch(generation.spec, { daemonPid: this.deps.daemonPid });
+    generation.plan ??= planLaunch(generation.spec, { daemonPid: this.deps.daemonPid });
     return generation.plan;
   }
 

@@ -185,6 +185,61 @@ class Arguments(unittest.TestCase):
         with self.assertRaises(runner.RunnerError):
             runner.parse_args(['--bogus'])
 
+    def test_program_arguments(self):
+        options = runner.parse_args(['--sandbox', 'strict', '--fd-order', '2,0,1', '--grant-exec', '/srv/app', '--grant-exec', '/usr',
+                                     '--grant-read', '/etc/ssl', '--grant-write', '/var/tmp/x', '--exec', '/usr/bin/gunicorn', 'gunicorn', '--bind', 'fd://3'])
+        self.assertEqual(options['fd_order'], [2, 0, 1])
+        self.assertEqual(options['exec'], ['/usr/bin/gunicorn', 'gunicorn', '--bind', 'fd://3'])
+        self.assertEqual(runner.program_path_grants(options), [
+            ('/srv/app', runner.FS_READ_EXEC), ('/usr', runner.FS_READ_EXEC), ('/etc/ssl', runner.FS_READ), ('/var/tmp/x', runner.FS_WRITE_BENEATH)])
+        # Writing beneath a writable directory never includes executing what was written there.
+        self.assertFalse(runner.FS_WRITE_BENEATH & runner.FS_EXECUTE)
+        self.assertTrue(runner.FS_WRITE_BENEATH & runner.FS_WRITE_FILE and runner.FS_WRITE_BENEATH & runner.FS_READ_FILE)
+        with self.assertRaises(runner.RunnerError):
+            runner.parse_args(['--fd-order', 'a,b'])
+        with self.assertRaises(runner.RunnerError):
+            runner.parse_args(['--exec'])
+
+
+class ProgramFds(unittest.TestCase):
+    def test_place_fds_moves_table_entries_into_the_program_order(self):
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            # In a child: place_fds closes every fd from 3 to 255.
+            try:
+                os.dup2(write_end, 310)
+                pipes = [os.pipe() for _ in range(3)]
+                for i, (r, w) in enumerate(pipes):
+                    os.dup2(r, 300 + i)
+                    os.dup2(w, runner.FD_TABLE_BASE + i)
+                runner.place_fds([2, 0, 1])
+                for k in range(3):
+                    os.write(3 + k, b'%d' % k)
+                got = [os.read(300 + i, 10).decode() for i in range(3)]
+                inheritable = [os.get_inheritable(3 + k) for k in range(3)]
+                open_above = [fd for fd in range(6, 256) if _is_open(fd)]
+                os.write(310, repr((got, inheritable, open_above)).encode())
+                os._exit(0)
+            except BaseException as e:
+                os.write(310, repr(e).encode())
+                os._exit(1)
+        os.close(write_end)
+        _, status = os.waitpid(pid, 0)
+        result = os.read(read_end, 1000).decode()
+        os.close(read_end)
+        self.assertEqual(status, 0, result)
+        # Table entry 2 became fd 3, entry 0 fd 4, entry 1 fd 5; all inheritable; nothing else left open.
+        self.assertEqual(result, repr((['1', '2', '0'], [True, True, True], [])))
+
+
+def _is_open(fd):
+    try:
+        os.fstat(fd)
+        return True
+    except OSError:
+        return False
+
 
 if __name__ == '__main__':
     unittest.main()

@@ -30,10 +30,19 @@ export interface ParsedYaml {
  */
 export function parseYamlDocument(text: string, file: string, baseDir = path.dirname(path.resolve(file))): ParsedYaml {
   const diagnostics: Diagnostic[] = [];
-  const lineCounter = new YAML.LineCounter();
+  // Positions from the text itself: yaml's LineCounter misses the line starts its lexer skips.
+  const lineStarts = [0];
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lineStarts.push(i + 1);
   const at = (offset: number): SourcePos => {
-    const { line, col } = lineCounter.linePos(offset);
-    return { file, line, col };
+    const o = Math.max(0, Math.min(offset, text.length));
+    let lo = 0;
+    let hi = lineStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (lineStarts[mid]! <= o) lo = mid;
+      else hi = mid - 1;
+    }
+    return { file, line: lo + 1, col: o - lineStarts[lo]! + 1 };
   };
 
   // Blank the seed-era directive out (same length, so every offset stays put) and treat its
@@ -44,15 +53,32 @@ export function parseYamlDocument(text: string, file: string, baseDir = path.dir
     source = text.slice(0, seed.index) + '#' + ' '.repeat(seed[0].length - 1) + text.slice(seed.index + seed[0].length);
   }
 
-  const docs = YAML.parseAllDocuments(source, {
-    schema: 'failsafe',
-    lineCounter,
-    prettyErrors: false,
-    uniqueKeys: true,
-    strict: true,
-    // Core tags are typed by our own rules (scalars.ts), from the text as written.
-    resolveKnownTags: false,
-  });
+  const deep = nestingBeyondLimit(source);
+  if (deep !== undefined) {
+    diagnostics.push(error(at(deep), `nested more than ${MAX_NESTING} levels deep here; a service file never needs that`, 'this looks like a damaged or hostile file'));
+    return { value: undefined, diagnostics };
+  }
+  let docs: ReturnType<typeof YAML.parseAllDocuments>;
+  // A hostile file can make the parser build an error per character; their stack traces are
+  // what would make it slow, and nothing reads them.
+  const stackTraceLimit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    docs = YAML.parseAllDocuments(source, {
+      schema: 'failsafe',
+      prettyErrors: false,
+      uniqueKeys: true,
+      strict: true,
+      // Core tags are typed by our own rules (scalars.ts), from the text as written.
+      resolveKnownTags: false,
+    });
+  } catch (e) {
+    // Nesting deep enough to exhaust the parser's stack: an error in the file, not in the loader.
+    diagnostics.push(error({ file, line: 1, col: 1 }, `YAML: the document cannot be read (${(e as Error).message}); is it nested thousands of levels deep?`));
+    return { value: undefined, diagnostics };
+  } finally {
+    Error.stackTraceLimit = stackTraceLimit;
+  }
   if (seed) {
     diagnostics.push(
       warning(
@@ -69,7 +95,7 @@ export function parseYamlDocument(text: string, file: string, baseDir = path.dir
   }
   if (docList.length > 1) {
     const second = docList[1]!;
-    diagnostics.push(error(at(second.range[0]), 'a service file holds exactly one YAML document; found a second one here'));
+    diagnostics.push(error(at(second.range?.[0] ?? 0), 'a service file holds exactly one YAML document; found a second one here'));
   }
   const doc = docList[0]!;
   let syntaxBroken = false;
@@ -80,9 +106,39 @@ export function parseYamlDocument(text: string, file: string, baseDir = path.dir
   if (syntaxBroken) return { value: undefined, diagnostics };
 
   const reader = new NodeReader(source, baseDir, at, diagnostics, seed !== null);
-  const value = doc.contents === null ? undefined : reader.read(doc.contents);
+  let value: ArgValue | undefined;
+  try {
+    value = doc.contents === null ? undefined : reader.read(doc.contents);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    diagnostics.push(error({ file, line: 1, col: 1 }, `the document is nested too deeply to read (${e.message})`));
+    return { value: undefined, diagnostics };
+  }
   if (doc.contents === null) diagnostics.push(error({ file, line: 1, col: 1 }, 'the YAML document is empty'));
   return { value, diagnostics };
+}
+
+/**
+ * How deep the parser would have to recurse, estimated from the text: open flow brackets, plus
+ * block indicators (`key: `, `- `) stacked on one line. Thousands of levels exhaust the parser's
+ * stack, and V8 can then abort the whole process compiling a regular expression, so such a file
+ * is refused before it is parsed. The estimate counts brackets inside quotes too; no real service
+ * file comes near the limit either way.
+ */
+const MAX_NESTING = 256;
+
+function nestingBeyondLimit(text: string): number | undefined {
+  let flow = 0;
+  let onLine = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x5b || c === 0x7b) flow++;
+    else if ((c === 0x5d || c === 0x7d) && flow > 0) flow--;
+    else if (c === 0x0a) onLine = 0;
+    else if ((c === 0x3a || c === 0x2d) && (text.charCodeAt(i + 1) === 0x20 || text.charCodeAt(i + 1) === 0x0a)) onLine++;
+    if (flow > MAX_NESTING || onLine > MAX_NESTING) return i;
+  }
+  return undefined;
 }
 
 function firstLine(message: string): string {

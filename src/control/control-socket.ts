@@ -28,7 +28,7 @@ export async function listenControlSocket(socketPath: string, mode: number, onCo
   const st = await fs.lstat(socketPath).catch(() => undefined);
   if (st?.isSocket()) await fs.rm(socketPath, { force: true });
   else if (st) throw new Error(`${socketPath}: a file that is not a socket is in the way of the control socket`);
-  const server = net.createServer(onConnection);
+  const server = net.createServer({ allowHalfOpen: true }, onConnection);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(socketPath, () => resolve());

@@ -66,6 +66,8 @@ export function serveConnection(socket: net.Socket, access: Access, limits: Conn
   let closed = false;
   let inFlight = 0;
   let streaming = false;
+  /** No more requests are read (a fatal frame, or the client's end of sending); answers still go out. */
+  let draining = false;
   const close = () => {
     if (closed) return;
     closed = true;
@@ -73,7 +75,20 @@ export function serveConnection(socket: net.Socket, access: Access, limits: Conn
     cleanups.clear();
     socket.destroy();
   };
+  // Once every answer to what was read is written, our side ends too. A stream (`tail -f`) goes
+  // on until the client closes.
+  const endWhenAnswered = () => {
+    if (!draining || closed || inFlight > 0 || streaming) return;
+    closed = true;
+    for (const c of cleanups) c();
+    cleanups.clear();
+    socket.end();
+  };
   socket.on('close', close);
+  socket.on('end', () => {
+    draining = true;
+    endWhenAnswered();
+  });
   socket.setTimeout(limits.idleTimeoutMs, close);
   const session: Session = {
     send(frame) {
@@ -97,13 +112,14 @@ export function serveConnection(socket: net.Socket, access: Access, limits: Conn
   };
   const decoder = new FrameDecoder();
   socket.on('data', (chunk: Buffer) => {
+    if (draining) return;
     for (const frame of decoder.push(chunk)) {
       if ('error' in frame) {
         session.send({ id: 0, ok: false, error: frame.error });
         if (frame.fatal) {
-          socket.end();
-          closed = true;
-          for (const c of cleanups) c();
+          // Requests read before it still get their answers.
+          draining = true;
+          endWhenAnswered();
           return;
         }
         continue;
@@ -118,6 +134,7 @@ export function serveConnection(socket: net.Socket, access: Access, limits: Conn
         .finally(() => {
           inFlight -= 1;
           if (inFlight === 0 && !streaming && !closed) socket.setTimeout(limits.idleTimeoutMs);
+          endWhenAnswered();
         });
     }
   });

@@ -23,6 +23,8 @@ export interface LaunchedProcess {
    * `holdArgdata` this has already happened.
    */
   readonly release: () => void;
+  /** A held start that will never be released (a standby thrown away): closes the argdata pipe. */
+  readonly discard: () => void;
 }
 
 export interface LaunchOptions {
@@ -119,6 +121,10 @@ export async function launch(plan: LaunchPlan, registry: SocketRegistry, options
       argdata.end(plan.argdata);
     };
     if (!options.holdArgdata) release();
+    const discard = () => {
+      released = true;
+      argdata.destroy();
+    };
 
     return {
       child: spawned,
@@ -126,6 +132,7 @@ export async function launch(plan: LaunchPlan, registry: SocketRegistry, options
       stdout: new net.Socket({ fd: stdoutRead, readable: true, writable: false }),
       stderr: new net.Socket({ fd: stderrRead, readable: true, writable: false }),
       release,
+      discard,
     };
   } catch (e) {
     closeTransient();

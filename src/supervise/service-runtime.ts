@@ -299,6 +299,7 @@ export class ServiceRuntime implements SlotHost {
     }
     standby.stdout.destroy();
     standby.stderr.destroy();
+    standby.discard();
   }
 
   private track(output: Promise<void>): void {

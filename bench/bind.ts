@@ -16,7 +16,7 @@ import { parseAddress, socketIdentity } from '../src/config/address.js';
 import type { SocketDecl } from '../src/config/spec.js';
 import { native } from '../src/sockets/native.js';
 import { SocketBindError, SocketRegistry } from '../src/sockets/registry.js';
-import { positiveIntFlag, stats } from './common.js';
+import { positiveIntFlag, stats, writeJson } from './common.js';
 
 const SOCKETS = 1000;
 const SAMPLE_CONNECTS = 20;
@@ -209,7 +209,7 @@ async function primeLibuv(): Promise<void> {
 }
 
 
-const { values } = parseArgs({ options: { runs: { type: 'string' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string' }, json: { type: 'string' } } });
 const runs = positiveIntFlag(values.runs, 'runs', 5);
 
 const limit = openFilesLimit();
@@ -271,6 +271,7 @@ try {
     process.exitCode = 1;
   } else {
     console.log(`no fd leak: the fd count after closing equals the count before, on both sides, in all ${runs + 1} runs each`);
+    writeJson(values.json, { sockets: SOCKETS, runs, sockvisor: s, baseline: b, fds: { before: med(sockvisor, (r) => r.before.fds), held: med(sockvisor, (r) => r.held.fds), after: med(sockvisor, (r) => r.after.fds) } });
   }
 } catch (e) {
   console.error(e instanceof Error ? `FAIL: ${e.message}` : e);

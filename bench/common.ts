@@ -1,7 +1,7 @@
 /** What every bench script shares: summary statistics, flag parsing, and process handling. */
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { accessSync, constants as fsConstants, readdirSync, readFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -259,4 +259,20 @@ export function printNotes(notes: readonly string[]): void {
   console.log('');
   console.log('noticed:');
   for (const n of notes) console.log(`  ${n}`);
+}
+
+/**
+ * `--json FILE`: the bench's figures, machine-readable, for `npm run bench` (bench/all.ts) to
+ * collect. Written only when the flag was given; the printed report is unchanged.
+ */
+export function writeJson(file: string | undefined, figures: unknown): void {
+  if (file === undefined) return;
+  writeFileSync(file, `${JSON.stringify(figures, null, 2)}\n`);
+}
+
+/** Kilobytes from a `Key:   123 kB` line of a /proc file (VmRSS, MemAvailable, ...). */
+export function procKb(file: string, key: string): number {
+  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(file, 'utf8'));
+  if (!m) throw new Error(`${file}: no ${key} line`);
+  return Number(m[1]);
 }

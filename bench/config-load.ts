@@ -5,6 +5,7 @@
  *   npm run build && npm run bench:config [-- --runs N]
  */
 import { execFileSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,7 +14,7 @@ import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { formatDiagnostic } from '../src/config/diagnostics.js';
 import { loadConfig } from '../src/config/load.js';
-import { positiveIntFlag, stats } from './common.js';
+import { positiveIntFlag, stats, writeJson } from './common.js';
 
 const FILES = 1000;
 const BASE_PORT = 20000;
@@ -115,10 +116,17 @@ function pythonVersion(): string {
   }
 }
 
-const { values } = parseArgs({ options: { runs: { type: 'string' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string' }, json: { type: 'string' } } });
 const runs = positiveIntFlag(values.runs, 'runs', 7);
 
 const root = await fs.mkdtemp(path.join(os.tmpdir(), 'sockvisor-bench-'));
+// An interrupted bench still leaves no temp dir behind.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    rmSync(root, { recursive: true, force: true });
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
+}
 try {
   const files = await generate(root);
   const configFile = path.join(root, 'sockvisor.yaml');
@@ -154,6 +162,7 @@ try {
   }
   console.log('');
   console.log(`ratio sockvisor/baseline (medians): ${(s.median / b.median).toFixed(2)}x`);
+  writeJson(values.json, { files: FILES, runs, sockvisor: s, baseline: b });
 } catch (e) {
   console.error(e instanceof Error ? e.message : e);
   process.exitCode = 1;

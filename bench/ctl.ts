@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureSupervisor, exitOf, isOurs, killByMarker, positiveIntFlag, printNotes, realInterpreter, stats, stopChild, supervisordConfig, tryKill, withTimeout } from './common.js';
+import { ensureSupervisor, exitOf, isOurs, killByMarker, positiveIntFlag, printNotes, realInterpreter, stats, stopChild, supervisordConfig, tryKill, withTimeout, writeJson } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const CTL = fileURLToPath(new URL('../src/cli/sockvisorctl.js', import.meta.url));
@@ -254,7 +254,7 @@ function timeClient(client: Client): Promise<number> {
 // ---------------------------------------------------------------------------------------------
 // Main.
 
-const { values } = parseArgs({ options: { runs: { type: 'string' }, python: { type: 'string' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string' }, python: { type: 'string' }, json: { type: 'string' } } });
 const runs = positiveIntFlag(values.runs, 'runs', 20);
 
 const root = await fs.mkdtemp(path.join(os.tmpdir(), 'sockvisor-bench-ctl-'));
@@ -324,6 +324,7 @@ try {
     console.log(`${`${c.label.replace(' status', '')} / supervisorctl:`.padEnd(44)}${ratio.toFixed(2)}x (medians)  ${word(ratio <= TARGET_RATIO)} (target: at most ${TARGET_RATIO}x)`);
   }
   printNotes(notes);
+  writeJson(values.json, { runs, services: SERVICES, supervisord: supervisor.version, clients: all.map((c) => ({ label: c.label, ...stats(samples.get(c)!) })), notes });
 } catch (e) {
   console.error(e instanceof Error ? `FAIL: ${e.message}` : e);
   process.exitCode = 1;

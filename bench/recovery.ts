@@ -18,7 +18,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureSupervisor, exitOf, freePort, isOurs, LineLog, positiveIntFlag, printNotes, realInterpreter, stopChild, supervisordConfig, tryKill } from './common.js';
+import { ensureSupervisor, exitOf, freePort, isOurs, LineLog, positiveIntFlag, printNotes, realInterpreter, stopChild, supervisordConfig, tryKill, writeJson } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const DEMO_WEB = fileURLToPath(new URL('../../etc/demo/sockvisor.d/web.yaml', import.meta.url));
@@ -327,7 +327,7 @@ function summary(side: SideResult) {
 }
 
 // --python picks the interpreter both sides run (default: python3 from PATH, resolved).
-const { values } = parseArgs({ options: { kills: { type: 'string' }, python: { type: 'string' } } });
+const { values } = parseArgs({ options: { kills: { type: 'string' }, python: { type: 'string' }, json: { type: 'string' } } });
 const kills = positiveIntFlag(values.kills, 'kills', 20);
 
 const root = await fs.mkdtemp(path.join(os.tmpdir(), 'sockvisor-recovery-'));
@@ -390,6 +390,7 @@ try {
   printNotes(notes);
   console.log('');
   console.log('percentiles are nearest-rank over all kills; p50 and p90 are measured samples');
+  writeJson(values.json, { kills, python: python.version, supervisord: supervisordVersion, standby: s, cold: c, supervisordSide: t, notes });
 } catch (e) {
   console.error(e instanceof Error ? `FAIL: ${e.message}` : e);
   process.exitCode = 1;

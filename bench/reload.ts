@@ -28,7 +28,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureSupervisor, exitOf, freePort, killByMarker, LineLog, positiveIntFlag, printNotes, realInterpreter, stats, stopChild, supervisordConfig, tryKill, withTimeout } from './common.js';
+import { ensureSupervisor, exitOf, freePort, killByMarker, LineLog, positiveIntFlag, printNotes, realInterpreter, stats, stopChild, supervisordConfig, tryKill, withTimeout, writeJson } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const CTL = fileURLToPath(new URL('../src/cli/sockvisorctl.js', import.meta.url));
@@ -296,14 +296,16 @@ function complaints(log: LineLog<DaemonLine>, from: number, label: string): stri
   return log.entries.slice(from).filter((e) => (e.level ?? 0) >= 40).map((e) => `${label}: ${JSON.stringify(e)}`);
 }
 
-async function sockvisordRestarts(root: string, python: string, restarts: number): Promise<RestartRun & { port: number; sandbox: string }> {
+async function sockvisordRestarts(root: string, python: string, restarts: number): Promise<RestartRun & { port: number; sandbox: string; reloads: RestartRun }> {
   const dir = path.join(root, 'sockvisord-web');
   const { config, socket, services } = await writeDaemonConfig(dir, python);
   const port = await freePort(HOST);
   const demo = await fs.readFile(DEMO_WEB, 'utf8');
   if (!demo.includes(`${HOST}:8080`)) throw new Error(`${DEMO_WEB}: no ${HOST}:8080 to replace with a free port`);
-  // The demo file as it is, but on a free port.
-  await fs.writeFile(path.join(services, 'web.yaml'), demo.replace(`${HOST}:8080`, `${HOST}:${port}`));
+  if (!/^args:\n/m.test(demo)) throw new Error(`${DEMO_WEB}: no top-level "args:" to add the gen: key to`);
+  // The demo file as it is, but on a free port, with a `gen: K` under args that the reloads change.
+  const webFile = path.join(services, 'web.yaml');
+  await fs.writeFile(webFile, demo.replace(`${HOST}:8080`, `${HOST}:${port}`).replace(/^args:\n/m, 'args:\n  gen: 0\n'));
 
   const daemon = startDaemon(config);
   const notes: string[] = [];
@@ -318,10 +320,24 @@ async function sockvisordRestarts(root: string, python: string, restarts: number
     // Each restart must have put a new process in: restarts + 1 pids reached RUNNING in all.
     const pids = new Set(daemon.log.entries.filter((e) => e.msg === 'state' && e.process === 'web:0' && e.to === 'RUNNING').map((e) => e.pid));
     if (pids.size !== restarts + 1) throw new Error(`sockvisord: ${pids.size} pids RUNNING for web:0 over ${restarts} restarts, expected ${restarts + 1}`);
+    // Then as many reloads under the same load: the argdata edited (temp file renamed over it),
+    // `sockvisorctl reload`, and the new generation's process RUNNING.
+    const reloads = await restartsUnderLoad(port, restarts, async (k) => {
+      const text = await fs.readFile(webFile, 'utf8');
+      const tmp = path.join(dir, 'web.yaml.tmp');
+      await fs.writeFile(tmp, text.replace(/^ {2}gen: \d+$/m, `  gen: ${k}`));
+      const from = daemon.log.entries.length;
+      const start = performance.now();
+      await fs.rename(tmp, webFile);
+      await runChecked(process.execPath, [CTL, '-s', socket, 'reload'], `sockvisorctl reload (${k})`, /^web: new generation \(args[.\w]*\)$/m);
+      const pidsBefore = new Set(daemon.log.entries.slice(0, from).filter((e) => e.msg === 'state' && e.process === 'web:0' && e.to === 'RUNNING').map((e) => e.pid));
+      await daemon.log.waitFor(from, (e) => e.msg === 'state' && e.process === 'web:0' && e.to === 'RUNNING' && !pidsBefore.has(e.pid), `sockvisord reload ${k}: web:0 RUNNING with a new pid`, daemon.exited, DEADLINE_MS);
+      return performance.now() - start;
+    });
     const sandbox = daemon.log.entries.find((e) => e.msg === 'sandbox applied')?.['sandbox'];
     notes.push(...complaints(daemon.log, mark, 'sockvisord'));
     // The same notes array: what the stop below finds still lands in it.
-    return { ...run, notes, port, sandbox: typeof sandbox === 'string' ? sandbox : 'unknown' };
+    return { ...run, notes, port, sandbox: typeof sandbox === 'string' ? sandbox : 'unknown', reloads };
   } catch (e) {
     throw daemonFailure(e, daemon);
   } finally {
@@ -338,14 +354,15 @@ interface SupervisordLine {
   readonly running?: boolean;
 }
 
-async function supervisordRestarts(root: string, python: string, supervisord: string, supervisorctl: string, restarts: number): Promise<RestartRun & { port: number }> {
+async function supervisordRestarts(root: string, python: string, supervisord: string, supervisorctl: string, restarts: number): Promise<RestartRun & { port: number; reloads: RestartRun }> {
   const dir = path.join(root, 'supervisord');
   await fs.mkdir(path.join(dir, 'logs'), { recursive: true });
   const port = await freePort(HOST);
   const config = path.join(dir, 'supervisord.conf');
-  await fs.writeFile(config, supervisordConfig(dir, path.join(dir, 'supervisor.sock'), [
+  // `gen` is a trailing argument server.py ignores: a change of the command line, for the reloads.
+  const writeConfig = (gen: number) => fs.writeFile(config, supervisordConfig(dir, path.join(dir, 'supervisor.sock'), [
     '[program:web]',
-    `command=${python} ${SERVER_PY} ${port}`,
+    `command=${python} ${SERVER_PY} ${port} ${gen}`,
     'autostart=true',
     'autorestart=true',
     // As sockvisord's default start_seconds (1 s): how long `restart` waits before it returns.
@@ -356,6 +373,7 @@ async function supervisordRestarts(root: string, python: string, supervisord: st
     `stderr_logfile=${path.join(dir, 'logs', 'web.stderr.log')}`,
     '',
   ]));
+  await writeConfig(0);
   markers.add(`${SERVER_PY} ${port}`);
 
   const daemon = spawnTracked(supervisord, ['-c', config]);
@@ -376,9 +394,21 @@ async function supervisordRestarts(root: string, python: string, supervisord: st
     });
     const pids = new Set(log.entries.filter((e) => e.spawnedPid !== undefined).map((e) => e.spawnedPid));
     if (pids.size !== restarts + 1) throw new Error(`supervisord: ${pids.size} pids spawned for web over ${restarts} restarts, expected ${restarts + 1}`);
+    // Then as many reloads under the same load, as supervisord's operators apply a changed
+    // program: the command line edited, `supervisorctl reread`, `supervisorctl update`, and the
+    // new process RUNNING.
+    const reloads = await restartsUnderLoad(port, restarts, async (k) => {
+      const from = log.entries.length;
+      const start = performance.now();
+      await writeConfig(k);
+      await runChecked(supervisorctl, ['-c', config, 'reread'], `supervisorctl reread (${k})`, /^web: changed$/m);
+      await runChecked(supervisorctl, ['-c', config, 'update'], `supervisorctl update (${k})`, /^web: updated process group$/m);
+      await log.waitFor(from, (e) => e.running === true, `supervisord reload ${k}: web entered RUNNING`, exited, DEADLINE_MS);
+      return performance.now() - start;
+    });
     // Not WARN: "stopped: web (terminated by SIGTERM)" is every restart's stop.
     for (const e of log.entries.slice(mark)) if (/ (CRIT|ERRO) /.test(e.text)) notes.push(`supervisord: ${e.text}`);
-    return { ...run, notes, port };
+    return { ...run, notes, port, reloads };
   } catch (e) {
     throw new Error(`${(e as Error).message}\nsupervisord output (last lines):\n${log.last(10)}`);
   } finally {
@@ -514,7 +544,7 @@ async function reloadAtScale(root: string, python: string, services: number, rel
       const before = await runningPids(socket, services, `before reload ${r}`);
       await editArgdata(path.join(servicesDir, `${service}.yaml`), r, dir);
       const mark = daemon.log.entries.length;
-      const { ms: wallMs } = await runChecked(process.execPath, [CTL, '-s', socket, 'reload'], `sockvisorctl reload (${r})`, new RegExp(`^${service}: new generation \\(args\\)$`, 'm'));
+      const { ms: wallMs } = await runChecked(process.execPath, [CTL, '-s', socket, 'reload'], `sockvisorctl reload (${r})`, new RegExp(`^${service}: new generation \\(args[.\\w]*\\)$`, 'm'));
       const done = await daemon.log.waitFor(mark, (e) => e.msg === 'reload done', `reload ${r}: the "reload done" log line`, daemon.exited, DEADLINE_MS);
       const t = done.entry as DaemonLine & { changes: number; failed: number; loadMs: number; planMs: number; applyMs: number };
       if (t.changes !== 1 || t.failed !== 0) throw new Error(`reload ${r}: ${t.changes} changes, ${t.failed} failed (expected 1 change, none failed): ${JSON.stringify(t)}`);
@@ -551,7 +581,7 @@ const pct = (failed: number, requests: number) => `${((100 * failed) / Math.max(
 const mb = (kb: number) => `${(kb / 1024).toFixed(0)} MB`;
 
 const { values } = parseArgs({
-  options: { services: { type: 'string' }, reloads: { type: 'string' }, restarts: { type: 'string' }, sandbox: { type: 'string' }, python: { type: 'string' } },
+  options: { services: { type: 'string' }, reloads: { type: 'string' }, restarts: { type: 'string' }, sandbox: { type: 'string' }, python: { type: 'string' }, json: { type: 'string' } },
 });
 const services = positiveIntFlag(values.services, 'services', 1000);
 const reloads = positiveIntFlag(values.reloads, 'reloads', 5);
@@ -603,6 +633,15 @@ try {
   printRestarts('sockvisord', ours, restarts);
   printRestarts('supervisord', theirs, restarts);
   console.log('');
+  console.log(`part 1b: failed requests across ${restarts} reloads of a changed service under the same load (on the same daemons, after the restarts)`);
+  console.log('sockvisord:  "gen: K" under args rewritten (temp file renamed over web.yaml), "sockvisorctl -s SOCKET reload", until the new generation\'s process is RUNNING');
+  console.log('supervisord: the [program:web] command line changed (a trailing argument), "supervisorctl reread" then "supervisorctl update", until web entered RUNNING');
+  console.log('');
+  printRestarts('sockvisord', ours.reloads, restarts);
+  printRestarts('supervisord', theirs.reloads, restarts);
+  console.log('');
+  console.log(`failed requests across reloads: sockvisord ${ours.reloads.load.failed} of ${ours.reloads.load.requests} (${pct(ours.reloads.load.failed, ours.reloads.load.requests)}), supervisord ${theirs.reloads.load.failed} of ${theirs.reloads.load.requests} (${pct(theirs.reloads.load.failed, theirs.reloads.load.requests)})  ${(ours.reloads.load.failed === 0 ? 'PASS' : 'OVER')} (target: 0 on sockvisord)`);
+  console.log('');
   const word = (pass: boolean) => (pass ? 'PASS' : 'OVER');
   console.log(`failed requests: sockvisord ${ours.load.failed} of ${ours.load.requests} (${pct(ours.load.failed, ours.load.requests)}), supervisord ${theirs.load.failed} of ${theirs.load.requests} (${pct(theirs.load.failed, theirs.load.requests)})  ${word(ours.load.failed === 0)} (target: 0 on sockvisord)`);
   console.log('');
@@ -635,6 +674,14 @@ try {
   console.log(`daemon RSS with ${services} services: ${mb(scale.rssKb)} (VmRSS once all were RUNNING; ${mb(scale.rssAfterKb)} after the reloads)`);
   const notes = [...ours.notes, ...theirs.notes, ...scale.notes];
   printNotes(notes);
+  const loadJson = (run: RestartRun) => ({ requests: run.load.requests, failed: run.load.failed, seconds: run.seconds, byKind: Object.fromEntries(run.load.byKind), clientMs: stats(run.restartMs) });
+  writeJson(values.json, {
+    restarts, services, reloads, clients: CLIENTS, python: python.version, supervisord: supervisor.version, sandbox: ours.sandbox,
+    restart: { sockvisord: loadJson(ours), supervisord: loadJson(theirs) },
+    reload: { sockvisord: loadJson(ours.reloads), supervisord: loadJson(theirs.reloads) },
+    scale: { startSeconds: scale.startSeconds, rssKb: scale.rssKb, rssAfterKb: scale.rssAfterKb, sandbox: scale.sandbox, load: stats(scale.samples.map((s) => s.loadMs)), plan: stats(scale.samples.map((s) => s.planMs)), apply: stats(scale.samples.map((s) => s.applyMs)), planApply: stats(scale.samples.map((s) => s.planMs + s.applyMs)), wall: stats(scale.samples.map((s) => s.wallMs)) },
+    notes,
+  });
 } catch (e) {
   console.error(e instanceof Error ? `FAIL: ${e.message}` : e);
   process.exitCode = 1;

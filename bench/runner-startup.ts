@@ -22,7 +22,7 @@ import { native } from '../src/sockets/native.js';
 import { SocketRegistry } from '../src/sockets/registry.js';
 import { launch, type LaunchedProcess } from '../src/supervise/launch.js';
 import { planRunnerLaunch } from '../src/supervise/launch-plan.js';
-import { positiveIntFlag, stats } from './common.js';
+import { positiveIntFlag, stats, writeJson } from './common.js';
 
 const SEED_WEB = new URL('../../test/fixtures/seed/web.yaml', import.meta.url);
 const HOST = '127.0.0.1';
@@ -177,7 +177,7 @@ async function runBaseline(executable: string): Promise<number> {
 }
 
 
-const { values } = parseArgs({ options: { runs: { type: 'string' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string' }, json: { type: 'string' } } });
 const runs = positiveIntFlag(values.runs, 'runs', 20);
 
 const root = await fs.mkdtemp(path.join(os.tmpdir(), 'sockvisor-bench-'));
@@ -252,6 +252,7 @@ try {
   console.log(`sandbox cost (strict - off, medians):     ${(s.median - o.median).toFixed(1)} ms`);
   console.log('');
   console.log(`checked every run: the runner answered "${EXPECTED}"; the baseline exited 0`);
+  writeJson(values.json, { runs, python: python.version, strict: s, off: o, baseline: b, baselineCode: BASELINE_CODE });
 } catch (e) {
   console.error(e instanceof Error ? `FAIL: ${e.message}` : e);
   process.exitCode = 1;

@@ -276,3 +276,14 @@ export function procKb(file: string, key: string): number {
   if (!m) throw new Error(`${file}: no ${key} line`);
   return Number(m[1]);
 }
+
+/** An interrupted bench still leaves no process or temp dir behind: `cleanUp` runs, then it exits 130 or 143. */
+export function exitOnInterrupt(what: string, cleanUp: () => void): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      console.error(`${signal}: ${what}`);
+      cleanUp();
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    });
+  }
+}

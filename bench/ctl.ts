@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureSupervisor, exitOf, isOurs, killByMarker, positiveIntFlag, printNotes, realInterpreter, stats, stopChild, supervisordConfig, tryKill, withTimeout, writeJson } from './common.js';
+import { ensureSupervisor, exitOf, exitOnInterrupt, isOurs, killByMarker, positiveIntFlag, printNotes, realInterpreter, stats, stopChild, supervisordConfig, tryKill, withTimeout, writeJson } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const CTL = fileURLToPath(new URL('../src/cli/sockvisorctl.js', import.meta.url));
@@ -259,14 +259,10 @@ const runs = positiveIntFlag(values.runs, 'runs', 20);
 
 const root = await fs.mkdtemp(path.join(os.tmpdir(), 'sockvisor-bench-ctl-'));
 // An interrupted bench still leaves no daemon, service, client or temp dir behind.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`${signal}: stopping the daemons and their services, removing ${root}`);
-    killEverything();
-    rmSync(root, { recursive: true, force: true });
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  });
-}
+exitOnInterrupt(`stopping the daemons and their services, removing ${root}`, () => {
+  killEverything();
+  rmSync(root, { recursive: true, force: true });
+});
 const notes: string[] = [];
 try {
   const python = realInterpreter(values.python ?? 'python3');

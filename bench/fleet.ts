@@ -24,7 +24,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureSupervisor, exitOf, killByMarker, LineLog, positiveIntFlag, printNotes, procKb, realInterpreter, stopChild, supervisordConfig, tryKill, writeJson } from './common.js';
+import { ensureSupervisor, exitOf, exitOnInterrupt, killByMarker, LineLog, positiveIntFlag, printNotes, procKb, realInterpreter, stopChild, supervisordConfig, tryKill, writeJson } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const HOST = '127.0.0.1';
@@ -175,14 +175,10 @@ const cpuSeconds = positiveIntFlag(values['cpu-seconds'], 'cpu-seconds', 60);
 const pythonPath = values.python ?? '/usr/bin/python3';
 
 const root = await fs.mkdtemp(path.join(os.tmpdir(), 'sockvisor-fleet-'));
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`${signal}: stopping the daemons and their services, removing ${root}`);
-    killEverything();
-    rmSync(root, { recursive: true, force: true });
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  });
-}
+exitOnInterrupt(`stopping the daemons and their services, removing ${root}`, () => {
+  killEverything();
+  rmSync(root, { recursive: true, force: true });
+});
 const notes: string[] = [];
 try {
   const python = realInterpreter(pythonPath);

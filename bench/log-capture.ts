@@ -28,7 +28,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureSupervisor, exitOf, LineLog, positiveIntFlag, printNotes, stats, stopChild, supervisordConfig, tryKill, withTimeout, writeJson } from './common.js';
+import { ensureSupervisor, exitOf, exitOnInterrupt, LineLog, positiveIntFlag, printNotes, stats, stopChild, supervisordConfig, tryKill, withTimeout, writeJson } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const CTL = fileURLToPath(new URL('../src/cli/sockvisorctl.js', import.meta.url));
@@ -138,14 +138,10 @@ const mb = positiveIntFlag(values.mb, 'mb', 200);
 const runs = positiveIntFlag(values.runs, 'runs', 5);
 
 const root = await fs.mkdtemp(path.join(os.tmpdir(), 'sockvisor-logs-'));
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`${signal}: stopping the daemons, removing ${root}`);
-    killEverything();
-    rmSync(root, { recursive: true, force: true });
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  });
-}
+exitOnInterrupt(`stopping the daemons, removing ${root}`, () => {
+  killEverything();
+  rmSync(root, { recursive: true, force: true });
+});
 const notes: string[] = [];
 try {
   const supervisor = ensureSupervisor();

@@ -28,7 +28,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureSupervisor, exitOf, freePort, killByMarker, LineLog, positiveIntFlag, printNotes, realInterpreter, stats, stopChild, supervisordConfig, tryKill, withTimeout, writeJson } from './common.js';
+import { ensureSupervisor, exitOf, exitOnInterrupt, freePort, killByMarker, LineLog, positiveIntFlag, printNotes, realInterpreter, stats, stopChild, supervisordConfig, tryKill, withTimeout, writeJson } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const CTL = fileURLToPath(new URL('../src/cli/sockvisorctl.js', import.meta.url));
@@ -595,14 +595,10 @@ const pythonPath = values.python ?? '/usr/bin/python3';
 
 const root = await fs.mkdtemp(path.join(os.tmpdir(), 'sockvisor-reload-'));
 // An interrupted bench still leaves no daemon, service, client or temp dir behind.
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`${signal}: stopping the daemons, their services and the clients, removing ${root}`);
-    killEverything();
-    rmSync(root, { recursive: true, force: true });
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  });
-}
+exitOnInterrupt(`stopping the daemons, their services and the clients, removing ${root}`, () => {
+  killEverything();
+  rmSync(root, { recursive: true, force: true });
+});
 try {
   const python = realInterpreter(pythonPath);
   const supervisor = ensureSupervisor();

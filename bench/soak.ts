@@ -30,11 +30,12 @@ import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ControlClient } from '../src/control/client.js';
+import { block, HEADER } from '../test/helpers/daemon.js';
+import { versionedService } from '../test/helpers/reload.js';
 import { exitOf, freePort, positiveIntFlag, tryKill, withTimeout } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const CTL = fileURLToPath(new URL('../src/cli/sockvisorctl.js', import.meta.url));
-const HEADER = '%TAG ! tag:nuxi.nl,2015:cloudabi/\n---\n';
 
 const WEB_SERVICES = 4;
 const WEB_REPLICAS = 2;
@@ -75,39 +76,10 @@ export interface SoakResult {
 // ---------------------------------------------------------------------------------------------
 // Service files.
 
-function block(code: string): string {
-  return code.trim().split('\n').map((l) => `  ${l}`).join('\n');
-}
-
-/** As test/helpers/daemon.ts heldSocketServer: a threading HTTP/1.0 server on the held socket. */
+/** The tests' versioned HTTP service: it answers `web1 v3 pid N`, so a stale generation shows. */
 function webService(index: number, version: number, port: number): string {
   const standby = index < 2 ? ', standby: true' : '';
-  return `${HEADER}supervise: {replicas: ${WEB_REPLICAS}, start_seconds: 0.3${standby}}
-stderr: !fd stderr
-args:
-  message: "web${index} v${version}"
-  listener: !socket {bind: "127.0.0.1:${port}"}
-command: |
-${block(`
-import os, socketserver, sys
-class Server(socketserver.ThreadingMixIn, socketserver.BaseServer):
-    daemon_threads = True
-    def __init__(self, sock, handler):
-        socketserver.BaseServer.__init__(self, None, handler)
-        self.socket = sock
-    def fileno(self):
-        return self.socket.fileno()
-    def get_request(self):
-        return self.socket.accept()
-    def shutdown_request(self, request):
-        request.close()
-class Handler(socketserver.StreamRequestHandler):
-    def handle(self):
-        self.rfile.readline()
-        self.wfile.write(b'HTTP/1.0 200 OK\\r\\n\\r\\n%s pid %d\\n' % (sys.argdata['message'].encode(), os.getpid()))
-Server(sys.argdata['listener'], Handler).serve_forever()
-`)}
-`;
+  return versionedService(`web${index} v${version}`, `127.0.0.1:${port}`, `replicas: ${WEB_REPLICAS}, start_seconds: 0.3${standby}`);
 }
 
 /** Prints `NAME PID SEQ` lines, each flushed at once, so a SIGKILL loses none that was printed. */

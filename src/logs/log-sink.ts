@@ -38,14 +38,19 @@ export class LogSink {
     const splitter = new LineSplitter();
     this.sources.add(stream);
     if (this.paused) stream.pause();
-    const writes: Promise<void>[] = [];
+    // One promise for everything written so far, not one per chunk kept until the stream ends:
+    // a long-lived chatty process must not grow the daemon's memory for as long as it runs.
+    let written: Promise<unknown> = Promise.resolve();
+    const add = (lines: Buffer[]) => {
+      if (lines.length > 0) written = Promise.all([written, this.enqueue(lines)]);
+    };
     return new Promise((resolve) => {
-      stream.on('data', (data: Buffer) => writes.push(this.enqueue(splitter.push(data))));
+      stream.on('data', (data: Buffer) => add(splitter.push(data)));
       stream.on('error', () => undefined);
       stream.once('close', () => {
         this.sources.delete(stream);
-        writes.push(this.enqueue(splitter.end()));
-        void Promise.all(writes).then(() => resolve());
+        add(splitter.end());
+        void written.then(() => resolve());
       });
     });
   }

@@ -98,6 +98,20 @@ export function findOnPath(name: string): string | undefined {
   return undefined;
 }
 
+/** A sockvisord config with everything (services, socket, pidfile, logs) in `dir`, not watching. */
+export function sockvisordConfig(dir: string, python: string, socket = path.join(dir, 'sockvisor.sock')): string {
+  return [
+    'services: sockvisor.d',
+    `python: ${python}`,
+    `control: {socket: ${socket}}`,
+    `pidfile: ${path.join(dir, 'sockvisord.pid')}`,
+    `logs: {dir: ${path.join(dir, 'logs')}}`,
+    'log_level: info',
+    'watch: false',
+    '',
+  ].join('\n');
+}
+
 /**
  * A supervisord.conf for a bench: everything in `dir`, control socket `socket`, then the given
  * `[program:...]` sections (lines).

@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureSupervisor, exitOf, exitOnInterrupt, isOurs, killByMarker, positiveIntFlag, printNotes, realInterpreter, stats, stopChild, supervisordConfig, tryKill, withTimeout, writeJson } from './common.js';
+import { ensureSupervisor, exitOf, exitOnInterrupt, isOurs, killByMarker, positiveIntFlag, printNotes, realInterpreter, sockvisordConfig, stats, stopChild, supervisordConfig, tryKill, withTimeout, writeJson } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const CTL = fileURLToPath(new URL('../src/cli/sockvisorctl.js', import.meta.url));
@@ -131,18 +131,7 @@ async function startSockvisord(root: string, python: string): Promise<Side & { c
   await fs.mkdir(path.join(dir, 'sockvisor.d'), { recursive: true });
   const config = path.join(dir, 'sockvisor.yaml');
   const socket = path.join(dir, 'sockvisor.sock');
-  await fs.writeFile(config, [
-    'services: sockvisor.d',
-    `python: ${python}`,
-    'control:',
-    `  socket: ${socket}`,
-    `pidfile: ${path.join(dir, 'sockvisord.pid')}`,
-    'logs:',
-    `  dir: ${path.join(dir, 'logs')}`,
-    'log_level: info',
-    'watch: false',
-    '',
-  ].join('\n'));
+  await fs.writeFile(config, sockvisordConfig(dir, python, socket));
   const body = PROGRAM.trimEnd().split('\n').map((l) => `  ${l}`).join('\n');
   for (let i = 0; i < SERVICES; i++) {
     await fs.writeFile(path.join(dir, 'sockvisor.d', `${svcName(i)}.yaml`), `%TAG ! tag:nuxi.nl,2015:cloudabi/\n---\nsupervise: {start_seconds: 0.1}\nstderr: !fd stderr\ncommand: |\n${body}\n`);

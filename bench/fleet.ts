@@ -24,7 +24,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureSupervisor, exitOf, exitOnInterrupt, killByMarker, LineLog, positiveIntFlag, printNotes, procKb, realInterpreter, stopChild, supervisordConfig, tryKill, writeJson } from './common.js';
+import { ensureSupervisor, exitOf, exitOnInterrupt, killByMarker, LineLog, positiveIntFlag, printNotes, procKb, realInterpreter, sockvisordConfig, stopChild, supervisordConfig, tryKill, writeJson } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const HOST = '127.0.0.1';
@@ -88,16 +88,7 @@ async function startSockvisord(root: string, python: string, services: number): 
   const servicesDir = path.join(dir, 'sockvisor.d');
   await fs.mkdir(servicesDir, { recursive: true });
   const config = path.join(dir, 'sockvisor.yaml');
-  await fs.writeFile(config, [
-    'services: sockvisor.d',
-    `python: ${python}`,
-    `control: {socket: ${path.join(dir, 'sockvisor.sock')}}`,
-    `pidfile: ${path.join(dir, 'sockvisord.pid')}`,
-    `logs: {dir: ${path.join(dir, 'logs')}}`,
-    'log_level: info',
-    'watch: false',
-    '',
-  ].join('\n'));
+  await fs.writeFile(config, sockvisordConfig(dir, python));
   for (let i = 0; i < services; i++) {
     await fs.writeFile(path.join(servicesDir, `${svcName(i)}.yaml`), [
       '%TAG ! tag:nuxi.nl,2015:cloudabi/',

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureSupervisor, exitOf, freePort, isOurs, LineLog, positiveIntFlag, printNotes, realInterpreter, stopChild, supervisordConfig, tryKill, writeJson } from './common.js';
+import { ensureSupervisor, exitOf, freePort, isOurs, LineLog, positiveIntFlag, printNotes, realInterpreter, sockvisordConfig, stopChild, supervisordConfig, tryKill, writeJson } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const DEMO_WEB = fileURLToPath(new URL('../../etc/demo/sockvisor.d/web.yaml', import.meta.url));
@@ -161,18 +161,7 @@ async function runSockvisord(root: string, python: string, kills: number, standb
   const dir = path.join(root, standby ? 'sockvisord-standby' : 'sockvisord');
   await fs.mkdir(path.join(dir, 'sockvisor.d'), { recursive: true });
   const configFile = path.join(dir, 'sockvisor.yaml');
-  await fs.writeFile(configFile, [
-    'services: sockvisor.d',
-    `python: ${python}`,
-    'control:',
-    `  socket: ${path.join(dir, 'sockvisor.sock')}`,
-    `pidfile: ${path.join(dir, 'sockvisord.pid')}`,
-    'logs:',
-    `  dir: ${path.join(dir, 'logs')}`,
-    'log_level: info',
-    'watch: false',
-    '',
-  ].join('\n'));
+  await fs.writeFile(configFile, sockvisordConfig(dir, python));
   const demo = await fs.readFile(DEMO_WEB, 'utf8');
   const bind = /my_socket: !socket \{bind: [^}]*\}/;
   if (!bind.test(demo)) throw new Error(`${DEMO_WEB}: no "my_socket: !socket {bind: ...}" line to give the address`);

@@ -28,7 +28,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureSupervisor, exitOf, exitOnInterrupt, freePort, killByMarker, LineLog, positiveIntFlag, printNotes, realInterpreter, stats, stopChild, supervisordConfig, tryKill, withTimeout, writeJson } from './common.js';
+import { ensureSupervisor, exitOf, exitOnInterrupt, freePort, killByMarker, LineLog, positiveIntFlag, printNotes, realInterpreter, sockvisordConfig, stats, stopChild, supervisordConfig, tryKill, withTimeout, writeJson } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const CTL = fileURLToPath(new URL('../src/cli/sockvisorctl.js', import.meta.url));
@@ -236,23 +236,16 @@ interface DaemonLine {
   readonly [key: string]: unknown;
 }
 
-/** A daemon config with everything (socket, pidfile, logs) under `dir`. */
+/**
+ * A daemon config with everything (socket, pidfile, logs) under `dir`. `python` is an absolute path
+ * to a real binary: a reload re-probes a PATH name or a shim (pyenv) every time.
+ */
 async function writeDaemonConfig(dir: string, python: string): Promise<{ config: string; socket: string; services: string }> {
   const services = path.join(dir, 'sockvisor.d');
   await fs.mkdir(services, { recursive: true });
   const config = path.join(dir, 'sockvisor.yaml');
   const socket = path.join(dir, 'sockvisor.sock');
-  await fs.writeFile(config, [
-    'services: sockvisor.d',
-    // An absolute path to a real binary: the reload re-probes a PATH name or a shim (pyenv) each time.
-    `python: ${python}`,
-    `control: {socket: ${socket}}`,
-    `pidfile: ${path.join(dir, 'sockvisord.pid')}`,
-    `logs: {dir: ${path.join(dir, 'logs')}}`,
-    'log_level: info',
-    'watch: false',
-    '',
-  ].join('\n'));
+  await fs.writeFile(config, sockvisordConfig(dir, python, socket));
   return { config, socket, services };
 }
 

@@ -9,16 +9,16 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { accessSync, constants as fsConstants } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { after, describe, test, type TestContext } from 'node:test';
+import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseDaemonConfig } from '../src/config/daemon-config.js';
 import type { Diagnostic } from '../src/config/diagnostics.js';
 import { FLAG_KEYS, parseServiceFile } from '../src/config/service.js';
 import { SUPERVISE_KEYS } from '../src/config/supervise.js';
+import { commandPath, requireCommand } from './helpers/installed.js';
 
 /** The checkout, from dist/test/packaging.test.js. */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -65,21 +65,6 @@ function run(file: string, args: readonly string[], options: { cwd?: string; env
   });
 }
 
-/** A program in PATH (or an sbin directory, where makewhatis lives), or undefined. */
-function which(name: string): string | undefined {
-  const dirs = [...(process.env['PATH'] ?? '').split(path.delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'];
-  for (const dir of dirs) {
-    if (dir === '') continue;
-    const file = path.join(dir, name);
-    try {
-      accessSync(file, fsConstants.X_OK);
-      return file;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
 
 const readText = (relative: string): Promise<string> => fs.readFile(path.join(ROOT, relative), 'utf8');
 
@@ -111,20 +96,13 @@ function hermeticManTree(): Promise<{ dir: string; indexed: boolean }> {
       await place(page, `.Dd November 28, 2026\n.Dt ${name.toUpperCase()} ${section}\n.Os\n.Sh NAME\n.Nm ${name}\n.Nd stub\n.Sh DESCRIPTION\nStub.\n`);
     }
     for (const page of Object.values(PAGES)) await place(path.basename(page), await readText(page));
-    const makewhatis = which('makewhatis');
+    const makewhatis = commandPath('makewhatis');
     const indexed = makewhatis !== undefined && (await run(makewhatis, [dir])).code === 0;
     return { dir, indexed };
   })();
   return manTree;
 }
 
-function requireTool(t: TestContext, name: string, install: string): string | undefined {
-  const found = which(name);
-  if (found) return found;
-  if (process.env['CI']) assert.fail(`${name} is not installed: install ${install}`);
-  t.skip(`${name} is not installed: apt-get install ${install}`);
-  return undefined;
-}
 
 /** The text of an mdoc section (`.Sh NAME`) or subsection (`.Ss Name`), up to the next of its kind or a section. */
 function section(page: string, heading: string): string {
@@ -220,7 +198,7 @@ const describeDiagnostics = (ds: readonly Diagnostic[]): string => ds.map((d) =>
 describe('man pages', () => {
   for (const page of Object.values(PAGES)) {
     test(`${page} is clean under mandoc -Tlint -W ${LINT_LEVEL}`, async (t) => {
-      const mandoc = requireTool(t, 'mandoc', 'mandoc');
+      const mandoc = requireCommand(t, 'mandoc', 'apt-get install mandoc');
       if (!mandoc) return;
       const tree = await hermeticManTree();
       const r = await run(mandoc, ['-Tlint', '-W', LINT_LEVEL, path.join(ROOT, page)], { cwd: tree.dir, env: { ...process.env, MANPATH: tree.dir } });
@@ -365,14 +343,14 @@ function seconds(span: string): number {
 /** systemd-analyze verify, with our pages on MANPATH for Documentation= (or --man=no without man). */
 async function verify(systemdAnalyze: string, unitFile: string): Promise<{ code: number; lines: string[] }> {
   const tree = await hermeticManTree();
-  const man = which('man') !== undefined;
+  const man = commandPath('man') !== undefined;
   const r = await run(systemdAnalyze, ['verify', ...(man ? [] : ['--man=no']), unitFile], { env: { ...process.env, MANPATH: tree.dir }, timeoutMs: 120_000 });
   return { code: r.code, lines: (r.stdout + r.stderr).split('\n').filter((l) => l.trim() !== '') };
 }
 
 describe('systemd unit', () => {
   test('systemd-analyze verify passes on a copy pointed at this checkout, and its ExecStartPre works', async (t) => {
-    const systemdAnalyze = which('systemd-analyze');
+    const systemdAnalyze = commandPath('systemd-analyze');
     if (!systemdAnalyze) {
       t.skip('systemd-analyze is not installed (it comes with systemd)');
       return;
@@ -406,7 +384,7 @@ describe('systemd unit', () => {
   });
 
   test('systemd-analyze verify of the unit as shipped reports only Exec programs missing on this host', async (t) => {
-    const systemdAnalyze = which('systemd-analyze');
+    const systemdAnalyze = commandPath('systemd-analyze');
     if (!systemdAnalyze) {
       t.skip('systemd-analyze is not installed (it comes with systemd)');
       return;

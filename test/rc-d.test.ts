@@ -9,6 +9,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { ROOT, tempDir, type RunResult } from './helpers/cli.js';
+import { requireCommand } from './helpers/installed.js';
 import { alive, daemonFiles, eventually, type DaemonFiles } from './helpers/daemon.js';
 import { editAtomically, freePort, get, probe, versionedService } from './helpers/reload.js';
 
@@ -19,17 +20,7 @@ const RC_SUBR = path.join(ROOT, 'test/rc.d/rc.subr');
 const FAKE_DAEMON = path.join(ROOT, 'dist/test/rc.d/fake-daemon.js');
 const SOCKVISORD = path.join(ROOT, 'dist/src/cli/sockvisord.js');
 
-function have(tool: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
-}
-
-/** A missing tool skips the test on a developer's machine; CI installs it, so there it fails. */
-function requireTool(t: TestContext, tool: string, install: string): boolean {
-  if (have(tool)) return true;
-  if (process.env['CI']) assert.fail(`${tool} is not installed: ${install}`);
-  t.skip(`${tool} is not installed: ${install}`);
-  return false;
-}
+const requireTool = (t: TestContext, tool: string, install: string) => requireCommand(t, tool, install) !== undefined;
 
 describe('rc.d/sockvisord is clean', () => {
   test('shellcheck finds nothing', (t) => {

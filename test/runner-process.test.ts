@@ -9,7 +9,8 @@ import { loadConfig } from '../src/config/load.js';
 import { SocketRegistry } from '../src/sockets/registry.js';
 import { launch } from '../src/supervise/launch.js';
 import { planRunnerLaunch, RUNNER_PATH, type LaunchPlan } from '../src/supervise/launch-plan.js';
-import { HEADER, ROOT, SEED } from './helpers/cli.js';
+import { seedBuffers } from './fuzz/python-fuzz.js';
+import { HEADER, ROOT } from './helpers/cli.js';
 import { startService, writeService } from './helpers/service.js';
 import { portOf } from './helpers/sockets.js';
 import { v } from './helpers/values.js';
@@ -61,13 +62,7 @@ describe('runner internals', () => {
   }
 
   test('decoder fuzz: 10,000 random and mutated buffers decode or are rejected cleanly', async () => {
-    const seeds: Uint8Array[] = [
-      encodeArgdata(v.seq(v.int(0n), v.bool(true), v.str('A')), () => 0).bytes,
-      encodeArgdata(v.map([v.str('a'), v.seq(v.float(1.5), v.null(), v.binary([1, 2, 3]))], [v.int(-129n), v.timestamp(1n)]), () => 0).bytes,
-      encodeArgdata(v.map([v.fd(5), v.fd(6)], [v.str('nested'), v.map([v.seq(v.int(1n)), v.str('key is a seq')])]), (n) => n).bytes,
-    ];
-    const loaded = await loadConfig({ serviceFiles: [path.join(SEED, 'hello.yaml')] });
-    seeds.push(planRunnerLaunch(loaded.services[0]!, { daemonPid: 1 }).argdata);
+    const seeds = await seedBuffers();
     const input = seeds.map((s) => Buffer.from(s).toString('hex')).join('\n') + '\n';
     const r = await runPython('python3', ['-I', path.join(ROOT, 'test/python/fuzz_argdata.py'), '10000', '20261128'], input);
     assert.equal(r.code, 0, r.stderr);

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { collectFds } from './service.js';
 import type { FileDecl, SocketDecl } from './spec.js';
-import type { MapValue } from './values.js';
+import type { FdValue, MapValue } from './values.js';
 
 export type ProgramFdKind = 'socket' | 'file' | 'dir' | 'fd';
 
@@ -47,7 +47,7 @@ export function programFdLayout(document: MapValue, sockets: readonly SocketDecl
     const fd = node.fd;
     const socket = fd.type === 'socket' ? socketAt.get(keyPath) : undefined;
     // One fd per thing handed over, as the runner's fd table has it.
-    const identity = socket?.mode === 'bind' ? `held:${socket.identity}` : fd.type === 'file' ? `file:${fd.path}` : fd.type === 'number' ? `fd:${fd.number}` : fd.type === 'stdio' ? `stdio:${fd.stream}` : `connect:${keyPath}`;
+    const identity = handoverKey(keyPath, fd, socket);
     if (seen.has(identity)) continue;
     seen.add(identity);
     if (socket?.mode === 'bind') {
@@ -60,6 +60,23 @@ export function programFdLayout(document: MapValue, sockets: readonly SocketDecl
     else others.push({ name: keyPath, keyPath, kind: 'fd', listening: false });
   }
   return [...listening, ...byArgument, ...others].map((entry, i) => ({ ...entry, fd: LISTEN_FDS_START + i }));
+}
+
+/**
+ * What makes two uses of an fd in a document one fd in the child: the same held socket, file,
+ * inherited fd or stdio stream. Each `connect:` is a connection of its own.
+ */
+export function handoverKey(keyPath: string, fd: FdValue['fd'], socket: SocketDecl | undefined): string {
+  switch (fd.type) {
+    case 'stdio':
+      return `stdio:${fd.stream}`;
+    case 'number':
+      return `fd:${fd.number}`;
+    case 'file':
+      return `file:${fd.path}`;
+    case 'socket':
+      return socket?.mode === 'bind' ? `held:${socket.identity}` : `connect:${keyPath}`;
+  }
 }
 
 /** `args.my_socket` -> `my_socket`; `args.socks[1]` -> `socks[1]`. */

@@ -4,7 +4,7 @@
  */
 import { encodeArgdata } from '../argdata/encode.js';
 import { collectFds } from '../config/service.js';
-import { fdEnvironment } from '../config/program.js';
+import { fdEnvironment, handoverKey } from '../config/program.js';
 import type { ServiceSpec, SocketDecl } from '../config/spec.js';
 import type { FdValue } from '../config/values.js';
 import { RUNNER_PATH, runnerInvocation } from '../runner-path.js';
@@ -57,21 +57,18 @@ function argdataWithFdTableKeys(spec: ServiceSpec): { argdata: Uint8Array; fdTab
 
 /** Where one fd comes from, and the key that makes two uses of one thing a single fd. */
 function fdTableEntry(spec: ServiceSpec, keyPath: string, fd: FdValue['fd']): { key: string; source: FdSource } {
+  const decl = fd.type === 'socket' ? spec.sockets.find((s) => s.keyPath === keyPath) : undefined;
+  if (fd.type === 'socket' && decl === undefined) throw new Error(`${spec.name}: socket ${keyPath} was not resolved`);
+  const key = handoverKey(keyPath, fd, decl);
   switch (fd.type) {
     case 'stdio':
-      return { key: `stdio:${fd.stream}`, source: { kind: 'stdio', stream: fd.stream } };
+      return { key, source: { kind: 'stdio', stream: fd.stream } };
     case 'number':
-      return { key: `fd:${fd.number}`, source: { kind: 'inherit', fd: fd.number } };
+      return { key, source: { kind: 'inherit', fd: fd.number } };
     case 'file':
-      return { key: `file:${fd.path}`, source: { kind: 'file', path: fd.path } };
-    case 'socket': {
-      const decl = spec.sockets.find((s) => s.keyPath === keyPath);
-      if (decl === undefined) throw new Error(`${spec.name}: socket ${keyPath} was not resolved`);
-      // A held socket is one fd however often it appears; each connect: is its own connection.
-      return decl.mode === 'bind'
-        ? { key: `held:${decl.identity}`, source: { kind: 'held', identity: decl.identity } }
-        : { key: `connect:${keyPath}`, source: { kind: 'connect', socket: decl } };
-    }
+      return { key, source: { kind: 'file', path: fd.path } };
+    case 'socket':
+      return { key, source: decl!.mode === 'bind' ? { kind: 'held', identity: decl!.identity } : { kind: 'connect', socket: decl! } };
   }
 }
 

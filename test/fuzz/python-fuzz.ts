@@ -14,8 +14,8 @@ export interface PythonFuzzStats {
   readonly failures: unknown[];
 }
 
-/** The same seed buffers as the decoder fuzz in runner-process.test.ts. */
-async function seedBuffers(): Promise<Uint8Array[]> {
+/** Valid argdata to mutate: hand-built corner cases and a real service's document. */
+export async function seedBuffers(): Promise<Uint8Array[]> {
   const seeds: Uint8Array[] = [
     encodeArgdata(v.seq(v.int(0n), v.bool(true), v.str('A')), () => 0).bytes,
     encodeArgdata(v.map([v.str('a'), v.seq(v.float(1.5), v.null(), v.binary([1, 2, 3]))], [v.int(-129n), v.timestamp(1n)]), () => 0).bytes,

@@ -16,11 +16,20 @@ export function requireInstalled(t: SkippableContext, what: string, installed: b
   return false;
 }
 
-/** The absolute path of a command found in PATH, as `command -v` finds it; undefined if none. */
+/**
+ * The absolute path of a command found in PATH, as `command -v` finds it, then in the sbin
+ * directories (makewhatis lives there and is not in every PATH); undefined if none.
+ */
 export function commandPath(command: string): string | undefined {
-  const r = spawnSync('sh', ['-c', 'command -v "$1"', 'sh', command], { encoding: 'utf8' });
+  const r = spawnSync('sh', ['-c', 'PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v "$1"', 'sh', command], { encoding: 'utf8' });
   const found = r.stdout.trim();
   return r.status === 0 && found.startsWith('/') ? found : undefined;
+}
+
+/** A command's path, or undefined after skipping the test (or failing it under CI) if it is missing. */
+export function requireCommand(t: SkippableContext, command: string, install: string): string | undefined {
+  const found = commandPath(command);
+  return requireInstalled(t, command, found !== undefined, install) ? found : undefined;
 }
 
 /** Whether `python` can import `module`. */

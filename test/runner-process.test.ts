@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -8,8 +7,9 @@ import { encodeArgdata } from '../src/argdata/encode.js';
 import { loadConfig } from '../src/config/load.js';
 import { SocketRegistry } from '../src/sockets/registry.js';
 import { launch } from '../src/supervise/launch.js';
-import { planRunnerLaunch, RUNNER_PATH, type LaunchPlan } from '../src/supervise/launch-plan.js';
-import { seedBuffers } from './fuzz/python-fuzz.js';
+import { planRunnerLaunch, type LaunchPlan } from '../src/supervise/launch-plan.js';
+import { runPythonFuzz } from './fuzz/python-fuzz.js';
+import { runPython } from './helpers/python.js';
 import { HEADER, ROOT } from './helpers/cli.js';
 import { startService, writeService } from './helpers/service.js';
 import { portOf } from './helpers/sockets.js';
@@ -19,19 +19,6 @@ type TestContext = { after: (fn: () => Promise<void>) => void };
 
 /** Every CPython this machine has that the runner supports: the default one, and 3.8 and 3.13 from pyenv. */
 const PYTHONS = ['python3', ...['3.8.18', '3.13.0'].map((ver) => `/root/.pyenv/versions/${ver}/bin/python3`).filter((p) => fs.existsSync(p))];
-
-function runPython(python: string, args: string[], input = ''): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(python, args, { env: { SOCKVISOR_RUNNER: RUNNER_PATH, PATH: process.env['PATH'] ?? '' }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
 
 /** Wraps the runner so that the kernel seems to lack some system calls (see without_syscalls.py). */
 const without = (groups: string) => (plan: LaunchPlan): LaunchPlan => ({ ...plan, argv: [plan.argv[0]!, path.join(ROOT, 'test/python/without_syscalls.py'), groups, ...plan.argv] });
@@ -62,11 +49,7 @@ describe('runner internals', () => {
   }
 
   test('decoder fuzz: 10,000 random and mutated buffers decode or are rejected cleanly', async () => {
-    const seeds = await seedBuffers();
-    const input = seeds.map((s) => Buffer.from(s).toString('hex')).join('\n') + '\n';
-    const r = await runPython('python3', ['-I', path.join(ROOT, 'test/python/fuzz_argdata.py'), '10000', '20261128'], input);
-    assert.equal(r.code, 0, r.stderr);
-    const stats = JSON.parse(r.stdout) as { total: number; decoded: number; rejected: number; failures: unknown[] };
+    const stats = await runPythonFuzz(10_000, 20261128);
     assert.deepEqual(stats.failures, []);
     assert.equal(stats.total, 10_000);
     assert.ok(stats.decoded > 100 && stats.rejected > 100, JSON.stringify(stats));

@@ -38,11 +38,13 @@ export class LogSink {
     const splitter = new LineSplitter();
     this.sources.add(stream);
     if (this.paused) stream.pause();
-    // One promise for everything written so far, not one per chunk kept until the stream ends:
-    // a long-lived chatty process must not grow the daemon's memory for as long as it runs.
-    let written: Promise<unknown> = Promise.resolve();
+    // Only the latest write is kept: the file writes appends in call order, so once it settles
+    // every earlier one has. Chaining them instead (Promise.all of the previous and the next)
+    // resolves to an ever deeper array, which grew the daemon's memory for as long as a chatty
+    // process ran.
+    let written: Promise<void> = Promise.resolve();
     const add = (lines: Buffer[]) => {
-      if (lines.length > 0) written = Promise.all([written, this.enqueue(lines)]);
+      if (lines.length > 0) written = this.enqueue(lines);
     };
     return new Promise((resolve) => {
       stream.on('data', (data: Buffer) => add(splitter.push(data)));

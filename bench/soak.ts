@@ -1,11 +1,13 @@
 /**
  * Soak: a real sockvisord under everything at once for N seconds, then strict checks.
  *
- *   npm run build && npm run soak [-- --seconds N]      (N defaults to 60)
+ *   npm run build && npm run soak [-- --seconds N] [--warmup W]
+ *
+ * N defaults to 60; W, the warm-up before the baseline, to half of N within 2 to 30 s.
  *
  * The daemon runs in a temporary directory with `watch: true`, four HTTP services (2 replicas each,
  * on held sockets at fixed ports, two of them with `standby: true`) and two "logger" services that
- * print numbered lines `SERVICE PID SEQ` (flushed per line) with small `max_bytes`, so their logs
+ * print numbered lines `SERVICE PID.START SEQ` (flushed per line) with small `max_bytes`, so their logs
  * rotate about once a second. For N seconds, all at once:
  *   - SIGKILLs of RUNNING service processes, about 10 a second (pids from the control protocol's
  *     `status`, which is what `sockvisorctl status --json` prints);
@@ -14,7 +16,8 @@
  *   - 8 HTTP/1.0 clients looping over the HTTP services;
  *   - `sockvisorctl status|pid|tail` in a loop.
  * A warm-up round of all of it comes first; the daemon's fd count and RSS are taken after it, once
- * everything is RUNNING again, and compared with the same figures after the run and a settle.
+ * everything is RUNNING again, and compared with the same figures after the run and a settle. RSS
+ * is compared right after a full garbage collection at both points (heap-probe.ts says why).
  *
  * Exported as `runSoak` for test/soak.test.ts; run as a script it prints the summary and exits 0
  * when every check passed, 1 otherwise (2 on a bad flag).
@@ -33,9 +36,11 @@ import { ControlClient } from '../src/control/client.js';
 import { block, HEADER } from '../test/helpers/daemon.js';
 import { versionedService } from '../test/helpers/reload.js';
 import { exitOf, freePort, positiveIntFlag, tryKill, withTimeout } from './common.js';
+import { HEAP_PROBE_MESSAGE, HEAP_PROBE_SIGNAL, type HeapProbeRecord } from './heap-probe.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const CTL = fileURLToPath(new URL('../src/cli/sockvisorctl.js', import.meta.url));
+const HEAP_PROBE = new URL('./heap-probe-preload.js', import.meta.url).href;
 
 const WEB_SERVICES = 4;
 const WEB_REPLICAS = 2;
@@ -50,10 +55,13 @@ const LOG_MAX_BYTES = 16 * 1024;
 const LOG_BACKUPS = 1000;
 const REQUEST_TIMEOUT_MS = 10_000;
 const SETTLE_DEADLINE_MS = 30_000;
+const HEAP_PROBE_DEADLINE_MS = 10_000;
 const TOLERANCE = 0.1;
 
 export interface SoakOptions {
   readonly seconds: number;
+  /** The warm-up before the baseline; defaults to defaultWarmupSeconds(seconds). */
+  readonly warmupSeconds?: number;
   /** Progress lines; the summary is returned, not logged. */
   readonly log?: (line: string) => void;
   /** Aborting ends the run early (Ctrl-C); cleanup still happens. */
@@ -89,10 +97,10 @@ stderr: !fd stderr
 command: |
 ${block(`
 import os, sys, time
-pid = os.getpid()
+process = '%d.%d' % (os.getpid(), time.time() * 1000)
 n = 0
 while True:
-    print('${name} %d %d' % (pid, n), flush=True)
+    print('${name} %s %d' % (process, n), flush=True)
     n += 1
     time.sleep(0.001)
 `)}
@@ -181,6 +189,8 @@ function fdKinds(targets: Map<string, string>): string {
   return [...kinds].sort().map(([k, n]) => `${n} ${k}`).join(', ');
 }
 
+const kib = (bytes: number): number => Math.round(bytes / 1024);
+
 async function rssKiB(pid: number): Promise<number> {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(await fs.readFile(`/proc/${pid}/status`, 'utf8'));
   return Number(m?.[1] ?? NaN);
@@ -231,6 +241,17 @@ interface Failure {
   end: number;
   kind: string;
   detail: string;
+}
+
+/**
+ * Half the run, from 2 to 30 s. Under the soak's churn the daemon's RSS climbs for its first few
+ * minutes, then levels off: V8 compiles the hot paths, its heap pages and the C library's malloc
+ * arenas reach their working size. One 300 s run went from 90.7 MB after a 5 s warm-up to 103 MB
+ * at about 160 s and stayed there, while the live JS heap grew only by compiled code. Compared
+ * with a baseline taken that early, the check would measure start-up, not leaks.
+ */
+export function defaultWarmupSeconds(seconds: number): number {
+  return Math.min(30, Math.max(2, Math.round(seconds / 2)));
 }
 
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {
@@ -295,7 +316,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     // The young generation at its full size from the start: V8 otherwise grows it from 1 MiB to
     // 16 MiB per semi-space under a high allocation rate, some 30 MB of RSS that comes and goes
     // with the load, not with what the daemon keeps. Old space, where a leak shows, is untouched.
-    daemon = spawn(process.execPath, ['--min-semi-space-size=16', '--max-semi-space-size=16', DAEMON, 'run', '-c', files.config], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The heap probe collects all garbage on a signal, for the RSS check (see heap-probe.ts).
+    daemon = spawn(
+      process.execPath,
+      ['--min-semi-space-size=16', '--max-semi-space-size=16', '--expose-gc', '--import', HEAP_PROBE, DAEMON, 'run', '-c', files.config],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     const daemonPid = daemon.pid!;
     const daemonExit = exitOf(daemon);
     let daemonGone = false;
@@ -352,6 +378,19 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         last = `${ps.length} processes; not RUNNING: ${notRunning.map((p) => `${p.name}=${p.state}`).join(' ') || 'none'}; zombies: ${zombies.map((z) => z.pid).join(' ') || 'none'}; fds ${fds}`;
         if (Date.now() > deadline) return { ok: false, detail: `${what}: not settled within ${SETTLE_DEADLINE_MS} ms: ${last}`, fds, rss: await rssKiB(daemonPid), targets: await fdTargets(daemonPid), orphans: -1 };
         await sleep(100);
+      }
+    };
+
+    /** The daemon's memory right after a full garbage collection. */
+    const collectedMemory = async (): Promise<HeapProbeRecord> => {
+      const seen = records.length;
+      process.kill(daemonPid, HEAP_PROBE_SIGNAL);
+      const deadline = Date.now() + HEAP_PROBE_DEADLINE_MS;
+      for (;;) {
+        const answer = records.slice(seen).find((r) => r['msg'] === HEAP_PROBE_MESSAGE);
+        if (answer) return answer as unknown as HeapProbeRecord;
+        if (daemonGone || Date.now() > deadline) throw new Error(`no "${HEAP_PROBE_MESSAGE}" from sockvisord within ${HEAP_PROBE_DEADLINE_MS} ms of ${HEAP_PROBE_SIGNAL}`);
+        await sleep(20);
       }
     };
 
@@ -536,7 +575,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     };
 
     // --- warm-up, baseline, run, settle ---
-    const warmupMs = Math.min(5000, Math.max(2000, seconds * 100));
+    const warmupMs = Math.round((options.warmupSeconds ?? defaultWarmupSeconds(seconds)) * 1000);
     log(`warm-up: ${warmupMs} ms of every activity`);
     await activities(warmupMs);
     if (external?.aborted) throw new Error('interrupted');
@@ -546,7 +585,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     await reload();
     const base = await settle('after warm-up');
     if (!base.ok) throw new Error(base.detail);
-    log(`baseline after warm-up and settle: ${base.fds} fds, RSS ${base.rss} KiB`);
+    const baseMemory = await collectedMemory();
+    if (process.env.SOAK_SMAPS) await fs.writeFile(`${process.env.SOAK_SMAPS}/base.smaps`, await fs.readFile(`/proc/${daemonPid}/smaps`));
+    log(`baseline after warm-up and settle: ${base.fds} fds, RSS ${base.rss} KiB, ${kib(baseMemory.rss)} KiB after a full collection`);
 
     const t0 = Date.now();
     rssSamples.length = 0;
@@ -556,6 +597,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     if (external?.aborted) throw new Error('interrupted');
     await reload();
     const end = await settle('after the run');
+    const endMemory = end.ok ? await collectedMemory() : undefined;
+    if (process.env.SOAK_SMAPS) { await fs.writeFile(`${process.env.SOAK_SMAPS}/end.smaps`, await fs.readFile(`/proc/${daemonPid}/smaps`)); console.log(JSON.stringify([baseMemory, endMemory])); }
     const checks: Check[] = [];
     const check = (name: string, ok: boolean, detail: string) => checks.push({ name, ok, detail });
 
@@ -610,7 +653,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       within(base.fds, end.fds),
       `${base.fds} -> ${end.fds}${within(base.fds, end.fds) ? '' : `; new or changed at the end: ${fdDiff.join(', ') || 'none'}; gone: ${fdGone.join(', ') || 'none'}`}`,
     );
-    check('daemon RSS within 10 % of the baseline', within(base.rss, end.rss), `${base.rss} KiB -> ${end.rss} KiB`);
+    const [baseRss, endRss] = [kib(baseMemory.rss), endMemory ? kib(endMemory.rss) : NaN];
+    check(
+      'daemon RSS within 10 % of the baseline, each taken after a full collection',
+      within(baseRss, endRss),
+      `${baseRss} KiB -> ${endRss} KiB; V8 heap in use ${kib(baseMemory.heapUsed)} -> ${endMemory ? kib(endMemory.heapUsed) : NaN} KiB; before the collections ${base.rss} -> ${end.rss} KiB`,
+    );
 
     // Every edit served: the last version of each service answers (the sockets never moved).
     const served: string[] = [];
@@ -689,6 +737,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       edits: tally.edits, ctlReloads: tally.reloads, reloadErrors: tally.reloadErrors, reloadsDone, requests: tally.requests, ok: tally.ok,
       failures: tally.failures.length, failuresInWarmup, failureKinds: kinds, boundInFlight, rotations: logResult.rotations, loggerLines: logResult.lines,
       loggerPids: logResult.pids, ctlCalls: tally.ctlCalls, rssSamples, fds: [base.fds, end.fds], rssKiB: [base.rss, end.rss],
+      collectedRssKiB: [baseRss, endRss], heapUsedKiB: [kib(baseMemory.heapUsed), endMemory ? kib(endMemory.heapUsed) : NaN],
     };
     const summary = [
       `soak: ${seconds} s requested, ${(ranMs / 1000).toFixed(1)} s run after a ${warmupMs / 1000} s warm-up (figures include the warm-up unless said)`,
@@ -699,7 +748,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       `requests: ${tally.requests}, ${tally.ok} complete, ${tally.failures.length} failed (${kinds}; ${failuresInWarmup} in the warm-up); bound: ${boundInFlight} in flight at kill instants`,
       `logs: ${logResult.rotations} rotations, ${logResult.lines} logger lines from ${logResult.pids} processes`,
       `sockvisorctl: ${tally.ctlCalls} calls (status, status --json, pid, pid web0:1, tail)`,
-      `daemon fds: ${base.fds} -> ${end.fds}; RSS: ${base.rss} -> ${end.rss} KiB (baseline taken after the warm-up, once everything was RUNNING again; end after the run and a settle)`,
+      `daemon fds: ${base.fds} -> ${end.fds}; RSS: ${base.rss} -> ${end.rss} KiB, after a full collection ${baseRss} -> ${endRss} KiB (baseline taken after the warm-up, once everything was RUNNING again; end after the run and a settle)`,
       `daemon RSS during the run, once a second (KiB): ${rssSamples.join(' ')}`,
       ...(tally.reloadErrors.length ? [`reload errors: ${tally.reloadErrors.slice(0, 3).join(' | ')}`] : []),
       ...notes,
@@ -740,8 +789,10 @@ async function checkLoggerLogs(logsDir: string, loggers: readonly string[], kill
   let lines = 0;
   let highestBackup = 0;
   let droppedOff = false;
-  const next = new Map<number, number>();
-  const bytes = new Map<number, number>();
+  // A process is its pid and its start time (ms): in a long run the kernel hands a pid out again.
+  const next = new Map<string, number>();
+  const bytes = new Map<string, number>();
+  const startsOfPid = new Map<number, number[]>();
   for (const logger of loggers) {
     const base = `${logger}.stdout.log`;
     const backups = names.filter((n) => n.startsWith(`${base}.`)).map((n) => Number(n.slice(base.length + 1))).filter((n) => Number.isInteger(n)).sort((a, b) => b - a);
@@ -755,18 +806,19 @@ async function checkLoggerLogs(logsDir: string, loggers: readonly string[], kill
       if (!text.endsWith('\n')) problems.push(`${file} does not end on a line boundary`);
       for (const line of text.replace(/\n$/, '').split('\n')) {
         if (line.startsWith('sandbox: ')) continue;
-        const m = /^(logger\d+) (\d+) (\d+)$/.exec(line);
+        const m = /^(logger\d+) ((\d+)\.(\d+)) (\d+)$/.exec(line);
         if (!m || m[1] !== logger) {
           problems.push(`${file}: not a whole line of ${logger}: ${JSON.stringify(line.slice(0, 80))}`);
           continue;
         }
         lines++;
-        const pid = Number(m[2]);
-        const seq = Number(m[3]);
-        const want = next.get(pid) ?? 0;
-        if (seq !== want) problems.push(`${file}: pid ${pid}: ${seq} where ${want} was due (${seq < want ? 'repeat or reorder' : `${seq - want} lost`})`);
-        next.set(pid, Math.max(want, seq + 1));
-        bytes.set(pid, (bytes.get(pid) ?? 0) + Buffer.byteLength(line) + 1);
+        const writer = m[2]!;
+        const seq = Number(m[5]);
+        const want = next.get(writer) ?? 0;
+        if (want === 0 && seq === 0) startsOfPid.set(Number(m[3]), [...(startsOfPid.get(Number(m[3])) ?? []), Number(m[4])]);
+        if (seq !== want) problems.push(`${file}: process ${writer}: ${seq} where ${want} was due (${seq < want ? 'repeat or reorder' : `${seq - want} lost`})`);
+        next.set(writer, Math.max(want, seq + 1));
+        bytes.set(writer, (bytes.get(writer) ?? 0) + Buffer.byteLength(line) + 1);
       }
     }
   }
@@ -774,7 +826,8 @@ async function checkLoggerLogs(logsDir: string, loggers: readonly string[], kill
   const extras = new Map<number, number[]>();
   for (const k of kills) {
     if (k.wchar === undefined) continue;
-    const extra = k.wchar - (bytes.get(k.pid) ?? 0);
+    const started = Math.max(...(startsOfPid.get(k.pid) ?? []).filter((t) => t <= k.at));
+    const extra = k.wchar - (bytes.get(`${k.pid}.${started}`) ?? 0);
     extras.set(extra, [...(extras.get(extra) ?? []), k.pid]);
   }
   if (extras.size > 1) {
@@ -795,8 +848,9 @@ async function checkLoggerLogs(logsDir: string, loggers: readonly string[], kill
 // As a script.
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
-  const { values } = parseArgs({ options: { seconds: { type: 'string' } }, strict: true });
+  const { values } = parseArgs({ options: { seconds: { type: 'string' }, warmup: { type: 'string' } }, strict: true });
   const seconds = positiveIntFlag(values.seconds, 'seconds', 60);
+  const warmupSeconds = positiveIntFlag(values.warmup, 'warmup', defaultWarmupSeconds(seconds));
   const abort = new AbortController();
   let interrupted = 0;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -808,7 +862,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.a
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    const result = await runSoak({ seconds, log: (line) => console.error(line), signal: abort.signal });
+    const result = await runSoak({ seconds, warmupSeconds, log: (line) => console.error(line), signal: abort.signal });
     console.log(result.summary);
     process.exitCode = result.passed ? 0 : 1;
   } catch (e) {

@@ -32,7 +32,7 @@ export function prettyLine(json: string): string {
  */
 export class DaemonLogTee extends Writable {
   private file: LogFile | undefined;
-  private early: Buffer[] = [];
+  private early: string[] = [];
 
   constructor(private readonly format: LogFormat) {
     super();
@@ -40,7 +40,7 @@ export class DaemonLogTee extends Writable {
 
   attachFile(file: LogFile): void {
     this.file = file;
-    if (this.early.length > 0) void file.append(this.early);
+    if (this.early.length > 0) void file.append(Buffer.from(this.early.join('')));
     this.early = [];
   }
 
@@ -48,8 +48,8 @@ export class DaemonLogTee extends Writable {
     const text = chunk.toString('utf8');
     // Synchronous, so nothing logged is lost when the daemon exits right after.
     fs.writeSync(1, this.format === 'json' ? text : text.split('\n').filter(Boolean).map((l) => prettyLine(l) + '\n').join(''));
-    const lines = text.split('\n').filter(Boolean).map((l) => Buffer.from(l + '\n'));
-    if (this.file) void this.file.append(lines);
+    const lines = text.split('\n').filter(Boolean).map((l) => l + '\n');
+    if (this.file) void this.file.append(Buffer.from(lines.join('')));
     else this.early = [...this.early, ...lines].slice(-1000);
     done();
   }

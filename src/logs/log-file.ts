@@ -6,6 +6,8 @@
 import fs from 'node:fs/promises';
 import type { LogLimits } from '../config/supervise.js';
 
+const NEWLINE = 0x0a;
+
 export class LogFile {
   private handle: fs.FileHandle | undefined;
   private size = 0;
@@ -20,7 +22,7 @@ export class LogFile {
   }
 
   /** Appends whole lines. Resolves once they are written; calls are written in call order. */
-  append(lines: readonly Buffer[]): Promise<void> {
+  append(lines: Buffer): Promise<void> {
     const run = this.chain.then(() => this.write(lines));
     this.chain = run.catch(() => undefined);
     return run;
@@ -34,31 +36,26 @@ export class LogFile {
     return this.handle;
   }
 
-  private async write(lines: readonly Buffer[]): Promise<void> {
-    let batch: Buffer[] = [];
-    let batchBytes = 0;
-    const flush = async () => {
-      if (batch.length === 0) return;
-      const handle = await this.open();
-      const data = Buffer.concat(batch, batchBytes);
-      let written = 0;
-      while (written < data.length) written += (await handle.write(data, written, data.length - written)).bytesWritten;
-      this.size += data.length;
-      for (const follower of this.followers) follower(data);
-      batch = [];
-      batchBytes = 0;
-    };
+  private async write(lines: Buffer): Promise<void> {
     await this.open();
-    for (const line of lines) {
-      const max = this.limits.maxBytes;
-      if (max > 0 && this.size + batchBytes + line.length > max && this.size + batchBytes > 0) {
-        await flush();
+    let rest = lines;
+    while (rest.length > 0) {
+      const now = bytesBeforeRotation(rest, this.size, this.limits.maxBytes);
+      if (now === 0) {
         await this.rotate();
+        continue;
       }
-      batch.push(line);
-      batchBytes += line.length;
+      await this.writeOut(rest.subarray(0, now));
+      rest = rest.subarray(now);
     }
-    await flush();
+  }
+
+  private async writeOut(data: Buffer): Promise<void> {
+    const handle = await this.open();
+    let written = 0;
+    while (written < data.length) written += (await handle.write(data, written, data.length - written)).bytesWritten;
+    this.size += data.length;
+    for (const follower of this.followers) follower(data);
   }
 
   private async rotate(): Promise<void> {
@@ -106,4 +103,18 @@ export class LogFile {
     await this.handle?.close();
     this.handle = undefined;
   }
+}
+
+/**
+ * How many bytes of `lines` (whole lines) go into a file that holds `size` bytes before it is
+ * rotated: all of them when they fit or there is no limit, else the whole lines that fit; 0 means
+ * rotate first. A line longer than the limit goes whole into a fresh file of its own.
+ */
+export function bytesBeforeRotation(lines: Buffer, size: number, maxBytes: number): number {
+  if (maxBytes <= 0 || size + lines.length <= maxBytes) return lines.length;
+  const room = maxBytes - size;
+  const fitting = room > 0 ? lines.lastIndexOf(NEWLINE, room - 1) + 1 : 0;
+  if (fitting > 0) return fitting;
+  if (size > 0) return 0;
+  return lines.indexOf(NEWLINE) + 1 || lines.length;
 }

@@ -20,17 +20,10 @@ export class LogSink {
   private paused = false;
   private readonly high: number;
   private readonly low: number;
-  private readonly lineListeners = new Set<(line: Buffer) => void>();
 
   constructor(readonly file: LogFile, options: LogSinkOptions = {}) {
     this.high = options.highWaterBytes ?? 1024 * 1024;
     this.low = options.lowWaterBytes ?? this.high / 4;
-  }
-
-  /** Called with each line as it is logged, for the daemon's own log (the sandbox report). */
-  onLine(listener: (line: Buffer) => void): () => void {
-    this.lineListeners.add(listener);
-    return () => this.lineListeners.delete(listener);
   }
 
   /** Reads `stream` to its end; resolves when everything it wrote is in the file. */
@@ -43,7 +36,7 @@ export class LogSink {
     // resolves to an ever deeper array, which grew the daemon's memory for as long as a chatty
     // process ran.
     let written: Promise<void> = Promise.resolve();
-    const add = (lines: Buffer[]) => {
+    const add = (lines: Buffer) => {
       if (lines.length > 0) written = this.enqueue(lines);
     };
     return new Promise((resolve) => {
@@ -57,11 +50,9 @@ export class LogSink {
     });
   }
 
-  private enqueue(lines: Buffer[]): Promise<void> {
-    if (lines.length === 0) return Promise.resolve();
-    const bytes = lines.reduce((n, l) => n + l.length, 0);
+  private enqueue(lines: Buffer): Promise<void> {
+    const bytes = lines.length;
     this.queued += bytes;
-    for (const line of lines) for (const listener of this.lineListeners) listener(line);
     if (!this.paused && this.queued > this.high) {
       this.paused = true;
       for (const s of this.sources) s.pause();

@@ -76,6 +76,27 @@ describe('log file rotation (real files)', () => {
     assert.deepEqual(names, ['web.stdout.log.3', 'web.stdout.log.2', 'web.stdout.log.1', 'web.stdout.log']);
   });
 
+  test('appends made while a write is under way go out together, in order; a task queued between appends sees only the earlier ones', async (t) => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sockvisor-logfile-'));
+    t.after(() => fs.rm(dir, { recursive: true, force: true }));
+    const log = path.join(dir, 'w.log');
+    const file = new LogFile(log, { maxBytes: 0, backups: 0 });
+    const writes: string[] = [];
+    file.follow((data) => writes.push(String(data)));
+    const appended = Array.from({ length: 100 }, (_, i) => file.append(numbered(i, i + 1)));
+    await Promise.all(appended);
+    assert.deepEqual(writes, [String(numbered(0, 100))], 'one write for 100 appends made at once');
+    writes.length = 0;
+    const first = file.append(Buffer.from('before\n'));
+    const seen = file.whenWritten(() => fs.readFile(log, 'utf8'));
+    const last = file.append(Buffer.from('after\n'));
+    await Promise.all([first, last]);
+    assert.equal(await seen, `${String(numbered(0, 100))}before\n`);
+    assert.deepEqual(writes, ['before\n', 'after\n']);
+    await file.close();
+    assert.equal(await fs.readFile(log, 'utf8'), `${String(numbered(0, 100))}before\nafter\n`);
+  });
+
   test('a line longer than the limit gets a file of its own; backups 0 truncates in place', async (t) => {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sockvisor-logfile-'));
     t.after(() => fs.rm(dir, { recursive: true, force: true }));

@@ -12,6 +12,8 @@ export class LogFile {
   private handle: fs.FileHandle | undefined;
   private size = 0;
   private chain: Promise<void> = Promise.resolve();
+  /** Appends that arrived while a write was under way, to be written together by the next one. */
+  private gathering: { readonly parts: Buffer[]; readonly written: Promise<void> } | undefined;
   private readonly followers = new Set<(data: Buffer) => void>();
 
   constructor(readonly path: string, private limits: LogLimits) {}
@@ -21,11 +23,23 @@ export class LogFile {
     this.limits = limits;
   }
 
-  /** Appends whole lines. Resolves once they are written; calls are written in call order. */
+  /**
+   * Appends whole lines. Resolves once they are written; calls are written in call order. While
+   * one write is under way, the appends that arrive meanwhile are gathered into the next: a busy
+   * log takes one system call per pipe-full of waiting output, not one per read.
+   */
   append(lines: Buffer): Promise<void> {
-    const run = this.chain.then(() => this.write(lines));
-    this.chain = run.catch(() => undefined);
-    return run;
+    if (!this.gathering) {
+      const parts: Buffer[] = [];
+      const written = this.chain.then(() => {
+        if (this.gathering?.parts === parts) this.gathering = undefined;
+        return this.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+      });
+      this.chain = written.catch(() => undefined);
+      this.gathering = { parts, written };
+    }
+    this.gathering.parts.push(lines);
+    return this.gathering.written;
   }
 
   private async open(): Promise<fs.FileHandle> {
@@ -82,6 +96,8 @@ export class LogFile {
 
   /** Runs `task` once everything appended so far is written, and before anything appended later. */
   whenWritten<T>(task: () => Promise<T>): Promise<T> {
+    // Later appends must wait for the task, so they may not join a write queued before it.
+    this.gathering = undefined;
     const run = this.chain.then(task);
     this.chain = run.then(() => undefined, () => undefined);
     return run;

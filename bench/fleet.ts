@@ -7,14 +7,15 @@
  *
  * Measured, for each daemon:
  * - start: from spawning the daemon until it has reported every service RUNNING (one daemon after
- *   the other, never both starting at once);
+ *   the other, never both starting at once), `--starts` times each (default 3, alternating which
+ *   goes first; every start but the last is stopped again), median with min and max;
  * - RSS: the daemon's own VmRSS once all are RUNNING (not its children's);
  * - idle CPU: utime + stime of the daemon (all its threads, /proc/PID/stat) over a window of
  *   `--cpu-seconds` (default 60) with all services idle, and its wake-ups as the voluntary and
  *   nonvoluntary context switches summed over its threads (/proc/PID/task/TID/status) in the
  *   same window. Both daemons run side by side during the window, which they share.
  *
- *   npm run build && node dist/bench/fleet.js [-- --services N] [--cpu-seconds S] [--python PATH] [--json FILE]
+ *   npm run build && node dist/bench/fleet.js [-- --services N] [--starts R] [--cpu-seconds S] [--python PATH] [--json FILE]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -24,7 +25,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureSupervisor, exitOf, exitOnInterrupt, killByMarker, LineLog, positiveIntFlag, printNotes, procKb, realInterpreter, sockvisordConfig, stopChild, supervisordConfig, tryKill, writeJson } from './common.js';
+import { ensureSupervisor, exitOf, exitOnInterrupt, killByMarker, LineLog, positiveIntFlag, printNotes, procKb, realInterpreter, sockvisordConfig, stats, stopChild, supervisordConfig, tryKill, writeJson } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const HOST = '127.0.0.1';
@@ -160,8 +161,9 @@ async function startSupervisord(root: string, python: string, supervisord: strin
   return { name: 'supervisord', child, startSeconds, rssKb: procKb(`/proc/${child.pid}/status`, 'VmRSS'), notes };
 }
 
-const { values } = parseArgs({ options: { services: { type: 'string' }, 'cpu-seconds': { type: 'string' }, python: { type: 'string' }, json: { type: 'string' } } });
+const { values } = parseArgs({ options: { services: { type: 'string' }, starts: { type: 'string' }, 'cpu-seconds': { type: 'string' }, python: { type: 'string' }, json: { type: 'string' } } });
 const services = positiveIntFlag(values.services, 'services', 200);
+const starts = positiveIntFlag(values.starts, 'starts', 3);
 const cpuSeconds = positiveIntFlag(values['cpu-seconds'], 'cpu-seconds', 60);
 const pythonPath = values.python ?? '/usr/bin/python3';
 
@@ -174,10 +176,35 @@ const notes: string[] = [];
 try {
   const python = realInterpreter(pythonPath);
   const supervisor = ensureSupervisor();
-  // One start after the other; then both idle side by side through the same CPU window.
-  const ours = await startSockvisord(root, pythonPath, services);
-  const theirs = await startSupervisord(root, pythonPath, supervisor.supervisord, services);
-  notes.push(...ours.notes, ...theirs.notes);
+  // One start after the other, each in a directory of its own; the last pair then idles side by
+  // side through the same CPU window.
+  const startSeconds = { sockvisord: [] as number[], supervisord: [] as number[] };
+  const startBoth = async (run: number): Promise<readonly [Started, Started]> => {
+    const dir = path.join(root, `run${run}`);
+    const startOurs = () => startSockvisord(dir, pythonPath, services);
+    const startTheirs = () => startSupervisord(dir, pythonPath, supervisor.supervisord, services);
+    let ours: Started;
+    let theirs: Started;
+    if (run % 2 === 0) {
+      ours = await startOurs();
+      theirs = await startTheirs();
+    } else {
+      theirs = await startTheirs();
+      ours = await startOurs();
+    }
+    startSeconds.sockvisord.push(ours.startSeconds);
+    startSeconds.supervisord.push(theirs.startSeconds);
+    notes.push(...ours.notes, ...theirs.notes);
+    return [ours, theirs];
+  };
+  for (let run = 0; run < starts - 1; run++) {
+    for (const started of await startBoth(run)) {
+      const problem = await stopChild(started.child, started.name, STOP_GRACE_MS);
+      liveDaemons.delete(started.child);
+      if (problem !== undefined) notes.push(`${started.name} stop after start ${run + 1}: ${problem}`);
+    }
+  }
+  const [ours, theirs] = await startBoth(starts - 1);
   // A moment for the last start-up work (log flushes, timers) to pass before the window opens.
   await new Promise((r) => setTimeout(r, 2000));
   const before = [procSample(ours.child.pid!), procSample(theirs.child.pid!)] as const;
@@ -205,6 +232,7 @@ try {
   const cpus = os.cpus();
   const flags = [
     ...(values.services === undefined ? [] : ['--services', String(services)]),
+    ...(values.starts === undefined ? [] : ['--starts', String(starts)]),
     ...(values['cpu-seconds'] === undefined ? [] : ['--cpu-seconds', String(cpuSeconds)]),
     ...(values.python === undefined ? [] : ['--python', values.python]),
   ];
@@ -216,17 +244,21 @@ try {
   console.log(`idle window: ${cpuSeconds} s, both daemons running side by side; CPU = utime+stime of the daemon process (all threads), wake-ups = context switches summed over its threads`);
   console.log('');
   const row = (cells: readonly string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(14) : c.padStart(14))).join('');
-  console.log(row(['', 'start s', 'RSS MB', 'RSS after MB', 'CPU s', 'CPU %', 'vol. cs', 'invol. cs', 'wake-ups/s']));
+  console.log(`start: ${starts} starts each, alternating which daemon goes first; median (min to max). RSS and the idle window: the last start`);
+  console.log('');
+  console.log(row(['', 'start s', 'start min-max', 'RSS MB', 'RSS after MB', 'CPU s', 'CPU %', 'vol. cs', 'invol. cs', 'wake-ups/s']));
   const sides = [ours, theirs];
+  const startStats = [stats(startSeconds.sockvisord), stats(startSeconds.supervisord)] as const;
   sides.forEach((side, i) => {
     const w = idle[i]!;
-    console.log(row([side.name, side.startSeconds.toFixed(2), (side.rssKb / 1024).toFixed(1), (rssAfter[i]! / 1024).toFixed(1), w.cpuSeconds.toFixed(2), w.cpuPercent.toFixed(2), String(w.voluntary), String(w.nonvoluntary), w.wakeupsPerSecond.toFixed(1)]));
+    const st = startStats[i]!;
+    console.log(row([side.name, st.median.toFixed(2), `${st.min.toFixed(2)}-${st.max.toFixed(2)}`, (side.rssKb / 1024).toFixed(1), (rssAfter[i]! / 1024).toFixed(1), w.cpuSeconds.toFixed(2), w.cpuPercent.toFixed(2), String(w.voluntary), String(w.nonvoluntary), w.wakeupsPerSecond.toFixed(1)]));
   });
   printNotes(notes);
   writeJson(values.json, {
-    services, cpuSeconds, python: python.version, supervisord: supervisor.version,
-    sockvisord: { startSeconds: ours.startSeconds, rssKb: ours.rssKb, rssAfterKb: rssAfter[0], idle: idle[0] },
-    supervisordSide: { startSeconds: theirs.startSeconds, rssKb: theirs.rssKb, rssAfterKb: rssAfter[1], idle: idle[1] },
+    services, starts, cpuSeconds, python: python.version, supervisord: supervisor.version,
+    sockvisord: { start: startStats[0], startSeconds: startSeconds.sockvisord, rssKb: ours.rssKb, rssAfterKb: rssAfter[0], idle: idle[0] },
+    supervisordSide: { start: startStats[1], startSeconds: startSeconds.supervisord, rssKb: theirs.rssKb, rssAfterKb: rssAfter[1], idle: idle[1] },
     notes,
   });
 } catch (e) {

@@ -154,6 +154,7 @@ type Stats = { median: number; min: number; max: number };
 const f1 = (n: number) => n.toFixed(n >= 100 ? 0 : 1);
 const ms = (s: Stats) => `${f1(s.median)} ms (${f1(s.min)} to ${f1(s.max)})`;
 const int = (n: number) => n.toLocaleString('en-US');
+const megabytes = (kb: Stats) => `${(kb.median / 1024).toFixed(1)} MB (${(kb.min / 1024).toFixed(1)} to ${(kb.max / 1024).toFixed(1)})`;
 const seconds = (s: Stats) => `${s.median.toFixed(2)} s (${s.min.toFixed(2)} to ${s.max.toFixed(2)})`;
 const pct = (failed: number, requests: number) => `${((100 * failed) / Math.max(requests, 1)).toFixed(2)} %`;
 
@@ -230,7 +231,7 @@ function rowsFor(o: Outcome): Row[] {
       const sup = `supervisord ${j.supervisord}, ${j.services} programs`;
       return [
         ratioRow(`time to start ${j.services} services, daemon spawn until all RUNNING (${j.starts} starts each)`, s.start.median, t.start.median, () => '', sup, seconds(s.start), seconds(t.start)),
-        ratioRow(`daemon RSS with ${j.services} services running`, s.rssKb, t.rssKb, (n) => `${(n / 1024).toFixed(1)} MB`, sup),
+        ratioRow(`daemon RSS with ${j.services} services running (at each start)`, s.rss.median, t.rss.median, () => '', sup, megabytes(s.rss), megabytes(t.rss)),
         ratioRow(`daemon CPU over ${j.cpuSeconds} s with ${j.services} idle services (utime+stime)`, s.idle.cpuSeconds, t.idle.cpuSeconds, (n) => `${n.toFixed(2)} s`, sup,
           `${s.idle.cpuSeconds.toFixed(2)} s (${s.idle.cpuPercent.toFixed(2)} % of a core)`, `${t.idle.cpuSeconds.toFixed(2)} s (${t.idle.cpuPercent.toFixed(2)} % of a core)`),
         ratioRow(`daemon wake-ups over the same ${j.cpuSeconds} s (context switches, all threads)`, s.idle.wakeupsPerSecond, t.idle.wakeupsPerSecond, (n) => `${n.toFixed(1)}/s`, sup,
@@ -324,7 +325,7 @@ function report(outcomes: readonly Outcome[], startedAt: Date, totalSeconds: num
 function explanations(outcomes: readonly Outcome[]): string[] {
   const out: string[] = [];
   const fleet = outcomes.find((o) => o.ok && o.bench.name === 'fleet')?.json;
-  if (fleet && fleet.sockvisord.rssKb > fleet.supervisordSide.rssKb) {
+  if (fleet && fleet.sockvisord.rss.median > fleet.supervisordSide.rss.median) {
     out.push('', 'The daemon RSS is a Node process (V8 heap, pino, the native addon) against a Python one; it is the daemon alone, not its children.');
   }
   const logs = outcomes.find((o) => o.ok && o.bench.name === 'logs')?.json;
@@ -345,7 +346,7 @@ const HOW: Record<string, string> = {
   ctl: 'wall time of the whole client process, spawn to exit, both daemons running 50 sleeping services, clients in rotating order, after a warm-up.',
   recovery: 'SIGKILL of the serving process, then GET / on a new connection every 2 ms after a failure until a complete response; sockvisord on a held socket (standby, then cold), supervisord with a server that binds its own port (SO_REUSEADDR); nearest-rank percentiles.',
   reload: '8 HTTP/1.0 clients loop GET / (new connection each) while the server is restarted (`sockvisorctl restart web`: a generation swap; `supervisorctl restart web`), then reloaded after a change (sockvisord: `gen: K` under args rewritten, `sockvisorctl reload`; supervisord: the command line changed, then `supervisorctl reread` and `supervisorctl update`, which is how supervisord applies a changed program; `supervisorctl reload` would restart every program). Then 1,000 sleeping services with a held socket each, one file changed, `sockvisorctl reload`; plan and apply times from the daemon\'s "reload done" line.',
-  fleet: '200 services `import time; time.sleep(1e9)` (sockvisord: a held socket each, strict sandbox, start_seconds 1; supervisord: startsecs=1); start = daemon spawn until the daemon reported all RUNNING, 3 starts each (alternating which daemon goes first, each start in a fresh directory, stopped again before the next); RSS and the idle window from the last start; RSS = VmRSS of the daemon process; CPU = utime+stime from /proc/PID/stat over the window with both daemons idle side by side; wake-ups = voluntary + nonvoluntary context switches from /proc/PID/task/*/status.',
+  fleet: '200 services `import time; time.sleep(1e9)` (sockvisord: a held socket each, strict sandbox, start_seconds 1; supervisord: startsecs=1); start = daemon spawn until the daemon reported all RUNNING, 3 starts each (alternating which daemon goes first, each start in a fresh directory, stopped again before the next); RSS = VmRSS of the daemon process once all are RUNNING, at each start; the idle window from the last start; RSS = VmRSS of the daemon process; CPU = utime+stime from /proc/PID/stat over the window with both daemons idle side by side; wake-ups = voluntary + nonvoluntary context switches from /proc/PID/task/*/status.',
   logs: 'a file of numbered 67-byte lines; sockvisord: program service [/bin/cat, FILE] (strict sandbox, logs max_bytes 0) started by `sockvisorctl start`, from its STARTING log line until the log file size reaches the byte count; supervisord: the same program, from its "spawned" log line; baseline: /bin/cat FILE with stdout on OUT, spawn to exit; rotating order after a warm-up; the captured bytes are compared with the data.',
 };
 

@@ -9,7 +9,8 @@
  * - start: from spawning the daemon until it has reported every service RUNNING (one daemon after
  *   the other, never both starting at once), `--starts` times each (default 3, alternating which
  *   goes first; every start but the last is stopped again), median with min and max;
- * - RSS: the daemon's own VmRSS once all are RUNNING (not its children's);
+ * - RSS: the daemon's own VmRSS once all are RUNNING (not its children's), at each start, median
+ *   with min and max; and again after the idle window;
  * - idle CPU: utime + stime of the daemon (all its threads, /proc/PID/stat) over a window of
  *   `--cpu-seconds` (default 60) with all services idle, and its wake-ups as the voluntary and
  *   nonvoluntary context switches summed over its threads (/proc/PID/task/TID/status) in the
@@ -179,6 +180,7 @@ try {
   // One start after the other, each in a directory of its own; the last pair then idles side by
   // side through the same CPU window.
   const startSeconds = { sockvisord: [] as number[], supervisord: [] as number[] };
+  const rssKbAtStart = { sockvisord: [] as number[], supervisord: [] as number[] };
   const startBoth = async (run: number): Promise<readonly [Started, Started]> => {
     const dir = path.join(root, `run${run}`);
     const startOurs = () => startSockvisord(dir, pythonPath, services);
@@ -194,6 +196,8 @@ try {
     }
     startSeconds.sockvisord.push(ours.startSeconds);
     startSeconds.supervisord.push(theirs.startSeconds);
+    rssKbAtStart.sockvisord.push(ours.rssKb);
+    rssKbAtStart.supervisord.push(theirs.rssKb);
     notes.push(...ours.notes, ...theirs.notes);
     return [ours, theirs];
   };
@@ -244,21 +248,22 @@ try {
   console.log(`idle window: ${cpuSeconds} s, both daemons running side by side; CPU = utime+stime of the daemon process (all threads), wake-ups = context switches summed over its threads`);
   console.log('');
   const row = (cells: readonly string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(14) : c.padStart(14))).join('');
-  console.log(`start: ${starts} starts each, alternating which daemon goes first; median (min to max). RSS and the idle window: the last start`);
+  console.log(`start: ${starts} starts each, alternating which daemon goes first; median (min to max). RSS: at each start, median; RSS after and the idle window: the last start`);
   console.log('');
   console.log(row(['', 'start s', 'start min-max', 'RSS MB', 'RSS after MB', 'CPU s', 'CPU %', 'vol. cs', 'invol. cs', 'wake-ups/s']));
   const sides = [ours, theirs];
   const startStats = [stats(startSeconds.sockvisord), stats(startSeconds.supervisord)] as const;
+  const rssStats = [stats(rssKbAtStart.sockvisord), stats(rssKbAtStart.supervisord)] as const;
   sides.forEach((side, i) => {
     const w = idle[i]!;
     const st = startStats[i]!;
-    console.log(row([side.name, st.median.toFixed(2), `${st.min.toFixed(2)}-${st.max.toFixed(2)}`, (side.rssKb / 1024).toFixed(1), (rssAfter[i]! / 1024).toFixed(1), w.cpuSeconds.toFixed(2), w.cpuPercent.toFixed(2), String(w.voluntary), String(w.nonvoluntary), w.wakeupsPerSecond.toFixed(1)]));
+    console.log(row([side.name, st.median.toFixed(2), `${st.min.toFixed(2)}-${st.max.toFixed(2)}`, (rssStats[i]!.median / 1024).toFixed(1), (rssAfter[i]! / 1024).toFixed(1), w.cpuSeconds.toFixed(2), w.cpuPercent.toFixed(2), String(w.voluntary), String(w.nonvoluntary), w.wakeupsPerSecond.toFixed(1)]));
   });
   printNotes(notes);
   writeJson(values.json, {
     services, starts, cpuSeconds, python: python.version, supervisord: supervisor.version,
-    sockvisord: { start: startStats[0], startSeconds: startSeconds.sockvisord, rssKb: ours.rssKb, rssAfterKb: rssAfter[0], idle: idle[0] },
-    supervisordSide: { start: startStats[1], startSeconds: startSeconds.supervisord, rssKb: theirs.rssKb, rssAfterKb: rssAfter[1], idle: idle[1] },
+    sockvisord: { start: startStats[0], startSeconds: startSeconds.sockvisord, rss: rssStats[0], rssKb: rssKbAtStart.sockvisord, rssAfterKb: rssAfter[0], idle: idle[0] },
+    supervisordSide: { start: startStats[1], startSeconds: startSeconds.supervisord, rss: rssStats[1], rssKb: rssKbAtStart.supervisord, rssAfterKb: rssAfter[1], idle: idle[1] },
     notes,
   });
 } catch (e) {

@@ -184,13 +184,68 @@ def fd_object(fd):
     except OSError as e:
         raise RunnerError('fd %d from the fd table is not open (%s)' % (fd, e.strerror))
     if stat.S_ISSOCK(st.st_mode):
-        return socket.socket(fileno=fd)
+        sock = socket.socket(fileno=fd)
+        if sock.type != socket.SOCK_STREAM or not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+            return sock
+        sock.detach()
+        _load_accept4()
+        return HeldListener(fileno=fd)
     if stat.S_ISDIR(st.st_mode):
         return fd
     import fcntl
     access = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
     mode = {os.O_RDONLY: 'rb', os.O_WRONLY: 'wb', os.O_RDWR: 'r+b'}.get(access, 'rb')
     return io.FileIO(fd, mode.replace('b', ''), closefd=True)
+
+
+_accept4 = []  # [(accept4, get_errno)] once looked up; [None] where there is none
+
+
+def _load_accept4():
+    """libc's accept4() for HeldListener, looked up before the sandbox closes the libraries."""
+    if _accept4:
+        return
+    try:
+        import ctypes
+        function = ctypes.CDLL(None, use_errno=True).accept4
+        function.restype = ctypes.c_int
+        function.argtypes = (ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int)
+        _accept4.append((function, ctypes.get_errno))
+    except (ImportError, OSError, AttributeError):
+        _accept4.append(None)  # no ctypes, or a libc without accept4: Python's accept() then
+
+
+class HeldListener(socket.socket):
+    """A listening socket handed in by the daemon, whose accept() gives up on the stop signal.
+
+    Every process waiting on a held socket wakes for a new connection, and only one gets it. In
+    socketserver's select-then-accept loop the others go on to block in accept(). Python's own
+    accept() resumes after a signal (PEP 475), so such a process would see its stop signal only
+    with the next connection, and an idle service's stop would take stop_timeout and end in
+    SIGKILL. Interrupted by the stop signal, this accept() raises InterruptedError instead, which
+    socketserver takes as "nothing to accept"; it holds no connection then, so none is lost."""
+
+    __slots__ = ()
+
+    def accept(self):
+        libc = _accept4[0] if _accept4 else None
+        if libc is None or self.gettimeout() is not None:
+            return socket.socket.accept(self)
+        accept4, get_errno = libc
+        while True:
+            fd = accept4(self.fileno(), None, None, socket.SOCK_CLOEXEC)
+            if fd < 0:
+                err = get_errno()
+                if err != errno.EINTR:
+                    raise OSError(err, os.strerror(err))
+                if _stop_requested:
+                    raise InterruptedError(errno.EINTR, 'accept() interrupted by the stop signal')
+                continue
+            conn = socket.socket(self.family, self.type, self.proto, fileno=fd)
+            try:
+                return conn, conn.getpeername()
+            except OSError:
+                conn.close()  # reset by its client before it was accepted: nothing to serve
 
 
 def resolve_fds(value, objects):
@@ -524,6 +579,7 @@ def probe_libraries(directories):
 # ---------------------------------------------------------------------------------------------
 
 _serving = set()
+_stop_requested = []
 
 
 def install_graceful_stop(signum):
@@ -541,7 +597,6 @@ def install_graceful_stop(signum):
     # since daemon threads (ThreadingHTTPServer's) would otherwise die with the process.
     in_flight = {}
     changed = threading.Condition()
-    stop_requested = []
 
     def serve_forever(self, poll_interval=0.5):
         _serving.add(self)
@@ -549,7 +604,7 @@ def install_graceful_stop(signum):
             return original(self, poll_interval)
         finally:
             _serving.discard(self)
-            if stop_requested:
+            if _stop_requested:
                 with changed:
                     changed.wait_for(lambda: in_flight.get(id(self), 0) == 0)
 
@@ -588,7 +643,7 @@ def install_graceful_stop(signum):
             signal.signal(sig, signal.SIG_DFL)
             os.kill(os.getpid(), sig)
             return
-        stop_requested.append(sig)
+        _stop_requested.append(sig)
         for server in list(_serving):
             # The flag serve_forever() checks after each select(); shutdown() would deadlock here,
             # since the handler runs on the serving thread itself.

@@ -5,6 +5,9 @@ import { describe, test } from 'node:test';
 import { alive, block, childrenOf, DaemonProcess, daemonFiles, eventually, HEADER, webService } from './helpers/daemon.js';
 import { exchange, portOf } from './helpers/sockets.js';
 
+/** accept() and accept4() in /proc/PID/syscall, by architecture. */
+const ACCEPT_SYSCALLS: Partial<Record<string, readonly string[]>> = { x64: ['43', '288'], arm64: ['202', '242'] };
+
 const get = (port: number) => exchange({ host: '127.0.0.1', port }, 'GET / HTTP/1.0\r\n\r\n', 15_000);
 
 describe('supervision', () => {
@@ -132,7 +135,41 @@ while True:
     for (const i of [0, 1, 3]) assert.equal(daemon.states(`web:${i}`).length, 2, `web:${i} kept running`);
   });
 
-  test('200 crash-restarts leave no zombie, the fd count as it was, and RSS within 10 %', async (t) => {
+  test('replicas: a process left blocked in accept() by a connection another replica took stops at once on its stop signal, exit 0', async (t) => {
+    const acceptCalls = ACCEPT_SYSCALLS[process.arch];
+    if (!acceptCalls) return t.skip(`no accept() syscall numbers for ${process.arch}`);
+    const files = await daemonFiles(t, { web: webService('start_seconds: 0.3, replicas: 2, stop_timeout: 30') });
+    const daemon = await DaemonProcess.start(t, files);
+    const pids = await Promise.all(['web:0', 'web:1'].map(async (p) => (await daemon.waitForState(p, 'RUNNING'))['pid'] as number));
+    const port = portOf(daemon.address('web', 'args.listener'));
+    const inAccept = async (pid: number) => acceptCalls.includes((await fs.readFile(`/proc/${pid}/syscall`, 'utf8')).split(' ')[0]!);
+    // Both replicas wake for each connection; the one that loses it blocks in accept() until the
+    // next. About one request in three leaves a replica there; the state is checked twice, since
+    // the winner passes through accept() too.
+    let blocked: number | undefined;
+    for (let i = 0; i < 200 && blocked === undefined; i++) {
+      await get(port);
+      for (const pid of pids) {
+        if (!(await inAccept(pid))) continue;
+        await new Promise((r) => setTimeout(r, 100));
+        if (await inAccept(pid)) blocked = pid;
+      }
+    }
+    assert.ok(blocked !== undefined, 'a replica was left blocked in accept()');
+    t.diagnostic(`pid ${blocked} blocked in accept()`);
+
+    const started = Date.now();
+    assert.deepEqual(await daemon.stop(), { code: 0, signal: null });
+    const took = Date.now() - started;
+    t.diagnostic(`stop took ${took} ms`);
+    assert.ok(took < 5000, `stopped well within stop_timeout (30 s): ${took} ms`);
+    for (const name of ['web:0', 'web:1']) {
+      const stopped = daemon.states(name).at(-1)!;
+      assert.deepEqual([stopped['to'], stopped['exit']], ['STOPPED', { code: 0, signal: null }], `${name} ended by its own exit`);
+    }
+  });
+
+  test('200 crash-restarts leave no zombie, the fd count as it was, and RSS at most 10 % up', async (t) => {
     const dir = await fs.mkdtemp(path.join((await import('node:os')).tmpdir(), 'sockvisor-crash-'));
     t.after(() => fs.rm(dir, { recursive: true, force: true }));
     // Each run counts itself. Run 100 waits for the test to measure (the first runs warm the
@@ -173,6 +210,8 @@ raise SystemExit(1)
     assert.deepEqual(children.filter((c) => c.state === 'Z'), [], 'no zombie');
     assert.equal(children.length, 1);
     assert.equal(fdsAfter, fdsBefore);
-    assert.ok(Math.abs(rssAfter - rssBefore) / rssBefore <= 0.1, `RSS ${rssBefore} -> ${rssAfter} kB`);
+    // Growth is what a leak shows; V8 returning heap pages after the first measurement (seen:
+    // 63 -> 56 MB while another suite loaded the machine) is not one.
+    assert.ok(rssAfter <= rssBefore * 1.1, `RSS ${rssBefore} -> ${rssAfter} kB: more than 10 % up`);
   });
 });

@@ -1,6 +1,7 @@
 """Unit tests of the runner's pure decisions, run under every CPython the test suite finds.
 
-The runner path comes from SOCKVISOR_RUNNER; nothing here opens a sandbox or a socket.
+The runner path comes from SOCKVISOR_RUNNER. Nothing here opens a sandbox; the held listener's
+accept() is tried on loopback sockets with real signals.
 """
 
 import datetime
@@ -8,6 +9,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import unittest
 
 import importlib.util
@@ -231,6 +233,67 @@ class ProgramFds(unittest.TestCase):
         self.assertEqual(status, 0, result)
         # Table entry 2 became fd 3, entry 0 fd 4, entry 1 fd 5; all inheritable; nothing else left open.
         self.assertEqual(result, repr((['1', '2', '0'], [True, True, True], [])))
+
+
+class HeldListenerAccept(unittest.TestCase):
+    """accept() on a listening socket handed in by the daemon (fd_object makes it a HeldListener)."""
+
+    def setUp(self):
+        listener = socket.socket()
+        listener.bind(('127.0.0.1', 0))
+        listener.listen(8)
+        self.address = listener.getsockname()
+        self.held = runner.fd_object(listener.detach())
+        self.addCleanup(self.held.close)
+        self.clients = []
+        self.addCleanup(lambda: [c.close() for c in self.clients])
+        self.addCleanup(signal.signal, signal.SIGALRM, signal.getsignal(signal.SIGALRM))
+        self.addCleanup(signal.setitimer, signal.ITIMER_REAL, 0)
+        self.addCleanup(runner._stop_requested.clear)
+        self.alarms = []
+
+    def connect_after(self, seconds):
+        timer = threading.Timer(seconds, lambda: self.clients.append(socket.create_connection(self.address)))
+        timer.start()
+        self.addCleanup(timer.cancel)
+
+    def test_only_listening_stream_sockets_become_held_listeners(self):
+        self.assertIsInstance(self.held, runner.HeldListener)
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        other = runner.fd_object(udp.detach())
+        self.addCleanup(other.close)
+        self.assertNotIsInstance(other, runner.HeldListener)
+        self.assertEqual(other.type, socket.SOCK_DGRAM)
+
+    def test_accepts_as_python_does(self):
+        self.clients.append(socket.create_connection(self.address))
+        conn, address = self.held.accept()
+        self.addCleanup(conn.close)
+        self.assertEqual(address, self.clients[0].getsockname())
+        self.assertIsNone(conn.gettimeout())
+        self.assertFalse(conn.get_inheritable())
+        self.clients[0].sendall(b'x')
+        self.assertEqual(conn.recv(1), b'x')
+
+    def test_another_signal_interrupts_and_accept_resumes(self):
+        signal.signal(signal.SIGALRM, lambda signum, frame: self.alarms.append(signum))
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        self.connect_after(0.4)
+        conn, _ = self.held.accept()
+        conn.close()
+        self.assertEqual(self.alarms, [signal.SIGALRM])
+
+    def test_the_stop_signal_ends_a_waiting_accept(self):
+        def on_stop(signum, frame):
+            self.alarms.append(signum)
+            runner._stop_requested.append(signum)
+        signal.signal(signal.SIGALRM, on_stop)
+        signal.setitimer(signal.ITIMER_REAL, 0.1)
+        # Should accept() wait on regardless, this connection ends it and the test fails.
+        self.connect_after(5)
+        with self.assertRaises(InterruptedError):
+            self.held.accept()
+        self.assertEqual(self.alarms, [signal.SIGALRM])
 
 
 def _is_open(fd):

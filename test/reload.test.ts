@@ -8,7 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { ctl, expectRun, lines, statusPids } from './helpers/ctl.js';
-import { alive, DaemonProcess, daemonFiles, eventually, type LogRecord } from './helpers/daemon.js';
+import { alive, DaemonProcess, daemonFiles, eventually, HEADER, type LogRecord } from './helpers/daemon.js';
 import { editAtomically, freePort, get, probe, saveAtomically, versionedService } from './helpers/reload.js';
 
 type TestContext = { after: (fn: () => Promise<void>) => void };
@@ -295,6 +295,18 @@ describe('generations that fail, and restarts', () => {
     const after = await statusPids(sock);
     assert.equal(await get(ports.b), `v3 pid ${after['b:0']}\n`);
     assert.doesNotMatch((await ctl(sock, 'status', 'b')).stdout, /swap failed/);
+  });
+
+  test('a service with nothing running that fails its swap says its generation is not running either', async (t) => {
+    const failing = (status: number) => `${HEADER}supervise: {start_seconds: 0.3, start_retries: 0, sandbox: "off"}\ncommand: |\n  import sys; sys.exit(${status})\n`;
+    const files = await daemonFiles(t, { c: failing(3) });
+    const daemon = await DaemonProcess.start(t, files);
+    await daemon.waitForState('c:0', 'FATAL');
+    await editAtomically(path.join(files.servicesDir, 'c.yaml'), () => failing(4));
+    const reload = await ctl(files.controlSocket, 'reload');
+    assert.equal(reload.code, 1, reload.stdout);
+    assert.match(lines(reload.stdout)[0]!, /^c: ERROR \(swap failed, generation 1 kept but not running: .*exit status 4\)$/);
+    assert.match(lines((await ctl(files.controlSocket, 'status', 'c')).stdout)[0]!, /^c:0 +FATAL .*; swap failed, generation 1 kept but not running: .*exit status 4$/);
   });
 
   test('restart swaps: the new process runs before the old one stops, and every request meanwhile is served', async (t) => {

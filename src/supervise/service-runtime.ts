@@ -11,7 +11,7 @@ import type { SocketRegistry } from '../sockets/registry.js';
 import { launch, type LaunchedProcess } from './launch.js';
 import { planLaunch, type LaunchPlan } from './launch-plan.js';
 import { describeExit, type SlotState } from './process-state.js';
-import { ProcessSlot, type SlotHost } from './process-slot.js';
+import { isActive, ProcessSlot, type SlotHost } from './process-slot.js';
 
 export interface ServiceDeps {
   readonly registry: SocketRegistry;
@@ -191,7 +191,10 @@ export class ServiceRuntime implements SlotHost {
       const reason = stopped ? 'the service was stopped meanwhile' : failureReason(failed!);
       await Promise.all(starting.map(({ slot }) => slot.stop()));
       for (const { slot } of fresh) this.generationOf.delete(slot);
-      this.lastSwapFailure = `swap failed, kept generation ${this.current.number}: ${reason}`;
+      const oldRuns = indexes.some((index) => this.slots[index] && isActive(this.slots[index]!.state.state));
+      this.lastSwapFailure = oldRuns
+        ? `swap failed, kept generation ${this.current.number}: ${reason}`
+        : `swap failed, generation ${this.current.number} kept but not running: ${reason}`;
       this.deps.logger.error({ service: this.name, generation: this.current.number, attempted: generation.number, reason }, this.lastSwapFailure);
       return { ok: false, error: this.lastSwapFailure };
     }

@@ -314,6 +314,45 @@ describe('ConfigWatcher', () => {
     assert.deepEqual(await nextChange(watcher, DEADLINE_MS), [f.configFile]);
   });
 
+  test('a symlinked config file swapped to another file: a call, then the new target is watched and the old one is not', async (t) => {
+    const f = await Fixture.create(t);
+    const oldTarget = path.join(f.dir, 'config-a.yaml');
+    const newTarget = path.join(f.dir, 'config-b.yaml');
+    await fs.rename(f.configFile, oldTarget);
+    await fs.symlink(oldTarget, f.configFile);
+    await fs.writeFile(newTarget, 'services: sockvisor.d\nlog_level: debug\n');
+    const watcher = await f.watch();
+
+    await swapSymlink(f.configFile, newTarget);
+    assert.deepEqual(await nextChange(watcher, DEADLINE_MS), [f.configFile]);
+    await assertNoChange(watcher, 'one swap is one call');
+
+    await saveByRename(newTarget, 'services: sockvisor.d\nlog_level: info\n');
+    assert.deepEqual(await nextChange(watcher, DEADLINE_MS), [f.configFile], 'an edit of the new target is a call');
+    await saveByRename(oldTarget, 'services: sockvisor.d\nlog_level: warn\n');
+    await assertNoChange(watcher, 'the old target is no longer the config file');
+    assert.deepEqual(f.errors, []);
+  });
+
+  test('the config file under a symlinked directory swapped to another release: a call, then the new file is watched', async (t) => {
+    const f = await Fixture.create(t);
+    for (const release of ['r1', 'r2']) {
+      await fs.mkdir(path.join(f.dir, release));
+      await fs.writeFile(path.join(f.dir, release, 'sockvisor.yaml'), `services: ../sockvisor.d\n# ${release}\n`);
+    }
+    const current = path.join(f.dir, 'current');
+    await fs.symlink(path.join(f.dir, 'r1'), current);
+    const watcher = await f.watch({ configFile: path.join(current, 'sockvisor.yaml') });
+
+    await swapSymlink(current, path.join(f.dir, 'r2'));
+    assert.deepEqual(await nextChange(watcher, DEADLINE_MS), [path.join(current, 'sockvisor.yaml')]);
+    await saveByRename(path.join(f.dir, 'r2', 'sockvisor.yaml'), 'services: ../sockvisor.d\n# r2 edited\n');
+    assert.deepEqual(await nextChange(watcher, DEADLINE_MS), [path.join(current, 'sockvisor.yaml')], 'an edit in the new release is a call');
+    await saveByRename(path.join(f.dir, 'r1', 'sockvisor.yaml'), 'services: ../sockvisor.d\n# r1 edited\n');
+    await assertNoChange(watcher, 'the old release is no longer the config');
+    assert.deepEqual(f.errors, []);
+  });
+
   test('files other than service files, and other entries beside the services directory, are not calls', async (t) => {
     const f = await Fixture.create(t);
     const watcher = await f.watch();

@@ -50,6 +50,10 @@ export class ConfigWatcher {
   private servicesDir: string;
   /** The config file. When it is deleted, chokidar watches its directory for it to come back. */
   private configWatcher: FSWatcher | undefined;
+  /** Where the config path led when configWatcher was started; undefined if nowhere. */
+  private configReal: string | undefined;
+  private configRecheckQueued = false;
+  private configRecheckAnnounces = false;
   /** The service files: the real services directory (symlinks resolved) at depth 0. */
   private contentsWatcher: FSWatcher | undefined;
   /** The directory contentsWatcher watches; undefined while the services path is no directory. */
@@ -65,10 +69,11 @@ export class ConfigWatcher {
   private recheckAnnounces = false;
   private closed = false;
   /**
-   * A look at what the services path leads to, every second. Events about a directory that is
-   * removed and made again at once can be lost under load (the parent's listing may never show it
-   * missing, and a dead directory's watch says nothing more); two system calls a second make sure
-   * the new one is watched all the same.
+   * A look at what the services path and the config path lead to, every second. Events about a
+   * directory that is removed and made again at once can be lost under load (the parent's listing
+   * may never show it missing, and a dead directory's watch says nothing more), and no watch on the
+   * config file sees a symlinked directory above it swapped to another release. A few system calls
+   * a second make sure the new ones are watched all the same.
    */
   private readonly identityCheck: NodeJS.Timeout;
 
@@ -78,7 +83,10 @@ export class ConfigWatcher {
     this.debouncer = new Debouncer(options.debounceMs ?? 300, options.maxWaitMs ?? 2000, (paths) => {
       if (!this.closed) this.options.onChange(paths);
     });
-    this.identityCheck = setInterval(() => this.recheckServicesDir(false), IDENTITY_CHECK_MS).unref();
+    this.identityCheck = setInterval(() => {
+      this.recheckServicesDir(false);
+      this.recheckConfigFile(true);
+    }, IDENTITY_CHECK_MS).unref();
   }
 
   /** Resolves once every watch is in place, so a change made after it is reported. */
@@ -136,9 +144,14 @@ export class ConfigWatcher {
     await this.configWatcher?.close();
     this.configWatcher = undefined;
     const file = this.configFile;
+    // Taken first: a swap that comes before the watch is in place is then seen as a move.
+    this.configReal = await realPath(file);
     this.configWatcher = await this.startWatcher(file, { awaitWriteFinish: SETTLE }, {
       event: (_event, changed) => {
-        if (changed === file) this.changed(file);
+        if (changed !== file) return;
+        this.changed(file);
+        // A symlink swapped: reported already; the check only makes sure the new file is watched.
+        this.recheckConfigFile(false);
       },
       // Missing, the file is watched through its directory, whose raw events name its siblings too.
       raw: (name, watched) => {
@@ -146,6 +159,27 @@ export class ConfigWatcher {
         if (changed === file) this.debouncer.notice(file);
       },
     });
+  }
+
+  /**
+   * If the config path now leads to another file (a symlink swapped, at the file or a directory
+   * above it), watch that one instead; `announce` reports it as changed.
+   */
+  private recheckConfigFile(announce: boolean): void {
+    this.configRecheckAnnounces ||= announce;
+    if (this.configRecheckQueued) return;
+    this.configRecheckQueued = true;
+    this.serially(async () => {
+      this.configRecheckQueued = false;
+      const announced = this.configRecheckAnnounces;
+      this.configRecheckAnnounces = false;
+      if (this.closed) return;
+      const now = await realPath(this.configFile);
+      // A missing file is chokidar's to report, and to report again when it is back.
+      if (now === undefined || now === this.configReal) return;
+      await this.watchConfigFile();
+      if (announced) this.changed(this.configFile);
+    }).catch((e: unknown) => this.reportError(e));
   }
 
   private async watchServicesDir(): Promise<void> {
@@ -262,6 +296,15 @@ export class ConfigWatcher {
       }),
     );
     return watcher;
+  }
+}
+
+async function realPath(file: string): Promise<string | undefined> {
+  try {
+    return await fs.realpath(file);
+  } catch (e) {
+    if (isMissing(e)) return undefined;
+    throw e;
   }
 }
 

@@ -52,8 +52,8 @@ export class ConfigWatcher {
   private configWatcher: FSWatcher | undefined;
   /** Where the config path led when configWatcher was started; undefined if nowhere. */
   private configReal: string | undefined;
-  private configRecheckQueued = false;
-  private configRecheckAnnounces = false;
+  private readonly configRecheck = new QueuedRecheck((task) => this.serially(task), (announced) => this.recheckConfigFileNow(announced), (e) => this.reportError(e));
+  private readonly servicesRecheck = new QueuedRecheck((task) => this.serially(task), (announced) => this.recheckServicesDirNow(announced), (e) => this.reportError(e));
   /** The service files: the real services directory (symlinks resolved) at depth 0. */
   private contentsWatcher: FSWatcher | undefined;
   /** The directory contentsWatcher watches; undefined while the services path is no directory. */
@@ -65,8 +65,6 @@ export class ConfigWatcher {
   private entryWatcher: FSWatcher | undefined;
   /** Starting and stopping watchers, one at a time, so two re-targets never interleave. */
   private queue: Promise<void> = Promise.resolve();
-  private recheckQueued = false;
-  private recheckAnnounces = false;
   private closed = false;
   /**
    * A look at what the services path and the config path lead to, every second. Events about a
@@ -84,8 +82,8 @@ export class ConfigWatcher {
       if (!this.closed) this.options.onChange(paths);
     });
     this.identityCheck = setInterval(() => {
-      this.recheckServicesDir(false);
-      this.recheckConfigFile(true);
+      this.servicesRecheck.request(false);
+      this.configRecheck.request(true);
     }, IDENTITY_CHECK_MS).unref();
   }
 
@@ -151,7 +149,7 @@ export class ConfigWatcher {
         if (changed !== file) return;
         this.changed(file);
         // A symlink swapped: reported already; the check only makes sure the new file is watched.
-        this.recheckConfigFile(false);
+        this.configRecheck.request(false);
       },
       // Missing, the file is watched through its directory, whose raw events name its siblings too.
       raw: (name, watched) => {
@@ -163,23 +161,15 @@ export class ConfigWatcher {
 
   /**
    * If the config path now leads to another file (a symlink swapped, at the file or a directory
-   * above it), watch that one instead; `announce` reports it as changed.
+   * above it), watch that one instead; `announced` reports it as changed.
    */
-  private recheckConfigFile(announce: boolean): void {
-    this.configRecheckAnnounces ||= announce;
-    if (this.configRecheckQueued) return;
-    this.configRecheckQueued = true;
-    this.serially(async () => {
-      this.configRecheckQueued = false;
-      const announced = this.configRecheckAnnounces;
-      this.configRecheckAnnounces = false;
-      if (this.closed) return;
-      const now = await realPath(this.configFile);
-      // A missing file is chokidar's to report, and to report again when it is back.
-      if (now === undefined || now === this.configReal) return;
-      await this.watchConfigFile();
-      if (announced) this.changed(this.configFile);
-    }).catch((e: unknown) => this.reportError(e));
+  private async recheckConfigFileNow(announced: boolean): Promise<void> {
+    if (this.closed) return;
+    const now = await realPath(this.configFile);
+    // A missing file is chokidar's to report, and to report again when it is back.
+    if (now === undefined || now === this.configReal) return;
+    await this.watchConfigFile();
+    if (announced) this.changed(this.configFile);
   }
 
   private async watchServicesDir(): Promise<void> {
@@ -207,29 +197,21 @@ export class ConfigWatcher {
       followSymlinks: false,
       // Everything else in the parent (it may be /etc) is no business of ours.
       ignored: (p) => p !== parent && p !== entry,
-    }, { event: () => this.recheckServicesDir(true) });
+    }, { event: () => this.servicesRecheck.request(true) });
   }
 
   /**
    * Something happened at or in the services directory. If the path now leads to another directory
-   * (a swapped symlink; a directory removed and made again), watch that one instead. `announce`
+   * (a swapped symlink; a directory removed and made again), watch that one instead. `announced`
    * reports the directory as changed even when it is the same one.
    */
-  private recheckServicesDir(announce: boolean): void {
-    this.recheckAnnounces ||= announce;
-    if (this.recheckQueued) return;
-    this.recheckQueued = true;
-    this.serially(async () => {
-      this.recheckQueued = false;
-      const announced = this.recheckAnnounces;
-      this.recheckAnnounces = false;
-      if (this.closed) return;
-      const now = await dirIdentity(this.servicesDir);
-      const moved = !sameDir(now, this.contents);
-      if (moved) await this.watchContents(now);
-      // Only now, with the new directory watched: a reload cannot start before a change in it would be seen.
-      if (moved || announced) this.changed(this.servicesDir);
-    }).catch((e: unknown) => this.reportError(e));
+  private async recheckServicesDirNow(announced: boolean): Promise<void> {
+    if (this.closed) return;
+    const now = await dirIdentity(this.servicesDir);
+    const moved = !sameDir(now, this.contents);
+    if (moved) await this.watchContents(now);
+    // Only now, with the new directory watched: a reload cannot start before a change in it would be seen.
+    if (moved || announced) this.changed(this.servicesDir);
   }
 
   private async watchContents(dir: DirIdentity | undefined): Promise<void> {
@@ -253,7 +235,7 @@ export class ConfigWatcher {
         const changed = watched === dir.real ? (name === undefined ? undefined : path.join(dir.real, name)) : watched;
         if (changed !== undefined && isServiceFile(changed)) this.debouncer.notice(path.join(shown, path.basename(changed)));
         // The cheapest way to learn that the directory went away: its own watch says something.
-        this.recheckServicesDir(false);
+        this.servicesRecheck.request(false);
       },
     });
   }
@@ -296,6 +278,33 @@ export class ConfigWatcher {
       }),
     );
     return watcher;
+  }
+}
+
+/**
+ * A check that runs on the watcher's queue, with at most one waiting: requests made while it waits
+ * join it, and it announces a change if any of them asked to.
+ */
+class QueuedRecheck {
+  private waiting = false;
+  private announce = false;
+
+  constructor(
+    private readonly enqueue: (task: () => Promise<void>) => Promise<void>,
+    private readonly check: (announce: boolean) => Promise<void>,
+    private readonly onError: (e: unknown) => void,
+  ) {}
+
+  request(announce: boolean): void {
+    this.announce ||= announce;
+    if (this.waiting) return;
+    this.waiting = true;
+    this.enqueue(async () => {
+      this.waiting = false;
+      const announced = this.announce;
+      this.announce = false;
+      await this.check(announced);
+    }).catch(this.onError);
   }
 }
 

@@ -586,7 +586,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const base = await settle('after warm-up');
     if (!base.ok) throw new Error(base.detail);
     const baseMemory = await collectedMemory();
-    if (process.env.SOAK_SMAPS) await fs.writeFile(`${process.env.SOAK_SMAPS}/base.smaps`, await fs.readFile(`/proc/${daemonPid}/smaps`));
     log(`baseline after warm-up and settle: ${base.fds} fds, RSS ${base.rss} KiB, ${kib(baseMemory.rss)} KiB after a full collection`);
 
     const t0 = Date.now();
@@ -598,7 +597,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     await reload();
     const end = await settle('after the run');
     const endMemory = end.ok ? await collectedMemory() : undefined;
-    if (process.env.SOAK_SMAPS) { await fs.writeFile(`${process.env.SOAK_SMAPS}/end.smaps`, await fs.readFile(`/proc/${daemonPid}/smaps`)); console.log(JSON.stringify([baseMemory, endMemory])); }
     const checks: Check[] = [];
     const check = (name: string, ok: boolean, detail: string) => checks.push({ name, ok, detail });
 

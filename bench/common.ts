@@ -301,3 +301,17 @@ export function exitOnInterrupt(what: string, cleanUp: () => void): void {
     });
   }
 }
+
+/** A sockvisord child's log: stdout as its JSON records (other lines skipped), stderr as raw lines. */
+export function sockvisordLog<T = Record<string, unknown>>(child: ChildProcess): { log: LineLog<T>; stderr: string[] } {
+  const log = new LineLog<T>([child.stdout!], (line) => {
+    try {
+      return JSON.parse(line) as T;
+    } catch {
+      return undefined;
+    }
+  });
+  const stderr: string[] = [];
+  new LineLog([child.stderr!], () => undefined, stderr);
+  return { log, stderr };
+}

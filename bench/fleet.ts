@@ -26,7 +26,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureSupervisor, exitOf, exitOnInterrupt, killByMarker, LineLog, positiveIntFlag, printNotes, procKb, realInterpreter, sockvisordConfig, stats, stopChild, supervisordConfig, tryKill, writeJson } from './common.js';
+import { ensureSupervisor, exitOf, exitOnInterrupt, killByMarker, LineLog, positiveIntFlag, printNotes, procKb, realInterpreter, sockvisordConfig, stats, stopChild, supervisordConfig, tryKill, writeJson, sockvisordLog } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const HOST = '127.0.0.1';
@@ -107,15 +107,7 @@ async function startSockvisord(root: string, python: string, services: number): 
   const child = spawn(process.execPath, [DAEMON, 'run', '-c', config], { stdio: ['ignore', 'pipe', 'pipe'] });
   liveDaemons.add(child);
   markers.add(`--daemon-pid ${child.pid} `);
-  const log = new LineLog<Record<string, unknown>>([child.stdout!], (line) => {
-    try {
-      return JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      return undefined;
-    }
-  });
-  const stderr: string[] = [];
-  new LineLog([child.stderr!], () => undefined, stderr);
+  const { log, stderr } = sockvisordLog(child);
   const running = new Set<string>();
   try {
     await log.waitFor(0, (e) => {

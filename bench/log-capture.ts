@@ -28,7 +28,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureSupervisor, exitOf, exitOnInterrupt, LineLog, positiveIntFlag, printNotes, stats, stopChild, supervisordConfig, tryKill, withTimeout, writeJson } from './common.js';
+import { ensureSupervisor, exitOf, exitOnInterrupt, LineLog, positiveIntFlag, printNotes, stats, stopChild, supervisordConfig, tryKill, withTimeout, writeJson, sockvisordLog } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const CTL = fileURLToPath(new URL('../src/cli/sockvisorctl.js', import.meta.url));
@@ -172,15 +172,7 @@ try {
   const slogFile = path.join(sdir, 'logs', 'cat.stdout.log');
   const sd = spawnTracked(process.execPath, [DAEMON, 'run', '-c', sconfig]);
   const sdExited = exitOf(sd);
-  const slog = new LineLog<Record<string, unknown>>([sd.stdout!], (line) => {
-    try {
-      return JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      return undefined;
-    }
-  });
-  const sdErr: string[] = [];
-  new LineLog([sd.stderr!], () => undefined, sdErr);
+  const { log: slog, stderr: sdErr } = sockvisordLog(sd);
   await slog.waitFor(0, (e) => e['msg'] === 'service loaded' && e['service'] === 'cat', 'sockvisord: "service loaded" for cat', sdExited, 30_000).catch((e: Error) => {
     throw new Error(`${e.message}\nsockvisord stdout:\n${slog.last(10)}\nstderr:\n${sdErr.join('\n')}`);
   });

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureSupervisor, exitOf, freePort, isOurs, LineLog, positiveIntFlag, printNotes, realInterpreter, sockvisordConfig, stopChild, supervisordConfig, tryKill, writeJson } from './common.js';
+import { ensureSupervisor, exitOf, freePort, isOurs, LineLog, positiveIntFlag, printNotes, realInterpreter, sockvisordConfig, stopChild, supervisordConfig, tryKill, writeJson, sockvisordLog } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const DEMO_WEB = fileURLToPath(new URL('../../etc/demo/sockvisor.d/web.yaml', import.meta.url));
@@ -176,15 +176,7 @@ async function runSockvisord(root: string, python: string, kills: number, standb
   const daemon = spawn(process.execPath, [DAEMON, 'run', '-c', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   liveSupervisors.add(daemon);
   const exited = exitOf(daemon);
-  const stderr: string[] = [];
-  const log = new LineLog<StateLine>([daemon.stdout!], (line) => {
-    try {
-      return JSON.parse(line) as StateLine;
-    } catch {
-      return undefined;
-    }
-  });
-  new LineLog([daemon.stderr!], () => undefined, stderr);
+  const { log, stderr } = sockvisordLog<StateLine>(daemon);
   const notes: string[] = [];
   const recoveries: Recovery[] = [];
   const exitMs: number[] = [];

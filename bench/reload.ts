@@ -28,7 +28,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ensureSupervisor, exitOf, exitOnInterrupt, freePort, killByMarker, LineLog, positiveIntFlag, printNotes, realInterpreter, sockvisordConfig, stats, stopChild, supervisordConfig, tryKill, withTimeout, writeJson } from './common.js';
+import { ensureSupervisor, exitOf, exitOnInterrupt, freePort, killByMarker, LineLog, positiveIntFlag, printNotes, realInterpreter, sockvisordConfig, stats, stopChild, supervisordConfig, tryKill, withTimeout, writeJson, sockvisordLog } from './common.js';
 
 const DAEMON = fileURLToPath(new URL('../src/cli/sockvisord.js', import.meta.url));
 const CTL = fileURLToPath(new URL('../src/cli/sockvisorctl.js', import.meta.url));
@@ -259,15 +259,7 @@ interface Daemon {
 function startDaemon(config: string): Daemon {
   const child = spawnTracked(process.execPath, [DAEMON, 'run', '-c', config]);
   markers.add(`--daemon-pid ${child.pid} `);
-  const log = new LineLog<DaemonLine>([child.stdout!], (line) => {
-    try {
-      return JSON.parse(line) as DaemonLine;
-    } catch {
-      return undefined;
-    }
-  });
-  const stderr: string[] = [];
-  new LineLog([child.stderr!], () => undefined, stderr);
+  const { log, stderr } = sockvisordLog<DaemonLine>(child);
   return { child, log, stderr, exited: exitOf(child) };
 }
 

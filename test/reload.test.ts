@@ -278,7 +278,9 @@ describe('generations that fail, and restarts', () => {
   test('a new generation that cannot start is rolled back: the old one keeps serving, status and log say why', async (t) => {
     const { daemon, sock, file, pids, ports } = await trio(t);
     const mark = daemon.records.length;
-    await editAtomically(file('b'), (text) => text.replace('import os, socketserver, sys', 'import sys; sys.exit(3)').replace('start_seconds: 0.3', 'start_seconds: 0.3, start_retries: 1, backoff: {initial: 50ms, max: 50ms}'));
+    // start_seconds well above any interpreter start-up: under load a process that exits at once
+    // could otherwise outlive a short one and count as started.
+    await editAtomically(file('b'), (text) => text.replace('import os, socketserver, sys', 'import sys; sys.exit(3)').replace('start_seconds: 0.3', 'start_seconds: 3, start_retries: 1, backoff: {initial: 50ms, max: 50ms}'));
     const reload = await ctl(sock, 'reload');
     assert.equal(reload.code, 1, reload.stdout);
     assert.match(lines(reload.stdout)[0]!, /^b: ERROR \(swap failed, kept generation 1: .*exit status 3\)$/);
@@ -291,14 +293,14 @@ describe('generations that fail, and restarts', () => {
     assert.match(lines((await ctl(sock, 'reread')).stdout)[0]!, /^b: new generation \(/);
 
     await editAtomically(file('b'), (text) => text.replace('import sys; sys.exit(3)', 'import os, socketserver, sys').replace('"v1"', '"v3"'));
-    expectRun(await ctl(sock, 'reload'), 0, ['b: new generation (args.message, supervise.start_retries, supervise.backoff)']);
+    expectRun(await ctl(sock, 'reload'), 0, ['b: new generation (args.message, supervise.start_seconds, supervise.start_retries, supervise.backoff)']);
     const after = await statusPids(sock);
     assert.equal(await get(ports.b), `v3 pid ${after['b:0']}\n`);
     assert.doesNotMatch((await ctl(sock, 'status', 'b')).stdout, /swap failed/);
   });
 
   test('a service with nothing running that fails its swap says its generation is not running either', async (t) => {
-    const failing = (status: number) => `${HEADER}supervise: {start_seconds: 0.3, start_retries: 0, sandbox: "off"}\ncommand: |\n  import sys; sys.exit(${status})\n`;
+    const failing = (status: number) => `${HEADER}supervise: {start_seconds: 3, start_retries: 0, sandbox: "off"}\ncommand: |\n  import sys; sys.exit(${status})\n`;
     const files = await daemonFiles(t, { c: failing(3) });
     const daemon = await DaemonProcess.start(t, files);
     await daemon.waitForState('c:0', 'FATAL');
